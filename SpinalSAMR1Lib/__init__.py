@@ -1,0 +1,38 @@
+"""SpinalSAM-R1: prompt-driven spine segmentation of CT with SAM-family models (LoRA + CBAM).
+
+Importing this package is cheap and does not import torch, so Slicer can load the module before its
+dependencies are installed. The public API is loaded on first use:
+
+- ``segment_slice(array, ijk_to_ras, prompts, view="axial", ...)`` -> SliceResult
+- ``segment_volume(array, ijk_to_ras, prompts, view="axial", ...)`` -> uint8 label map (k, j, i)
+- ``Prompts``, ``Roi``, ``read_volume``, ``write_labelmap``, ``load_model``, ``Predictor``
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Prompts": ".volume",
+    "SliceResult": ".volume",
+    "segment_slice": ".volume",
+    "segment_volume": ".volume",
+    "Roi": ".geometry",
+    "Volume": ".io",
+    "read_volume": ".io",
+    "write_labelmap": ".io",
+    "load_model": ".model",
+    "Predictor": ".predictor",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,122 @@
+"""Adapter files: LoRA + CBAM (+ tuned decoder) weights in one small safetensors file.
+
+The file never contains base weights. Its metadata records what it adapts so that loading it onto the
+wrong backbone fails with a clear message instead of silently doing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from .lora import LoraSettings, inject_lora
+from .spine_sam import SpineSAM
+
+ADAPTER_FORMAT = "spinalsam-r1-adapter/1"
+
+
+def adapter_parameter_names(model: SpineSAM) -> list[str]:
+    """Parameters that belong in an adapter: LoRA, CBAM and any trainable decoder/prompt parameters."""
+    names = []
+    for name, param in model.named_parameters():
+        if "lora_" in name or name.startswith("cbam."):
+            names.append(name)
+        elif param.requires_grad and name.startswith(("mask_decoder.", "prompt_encoder.")):
+            names.append(name)
+    return names
+
+
+def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
+
+    LoRA and CBAM are stored in float32; tuned decoder weights in float16 to keep the file small.
+    """
+    from safetensors.torch import save_file
+
+    params = dict(model.named_parameters())
+    tensors = {}
+    for name in adapter_parameter_names(model):
+        t = params[name].detach().to("cpu")
+        small = "lora_" in name or name.startswith("cbam.")
+        tensors[name] = (t.float() if small else t.half()).contiguous()
+    info = model.info
+    meta = {
+        "format": ADAPTER_FORMAT,
+        "backbone": info.backbone,
+        "normalization": info.normalization,
+        "lora": json.dumps(
+            None if info.lora is None else info.lora.__dict__ | {"targets": list(info.lora.targets)}
+        ),
+        "cbam": json.dumps(info.cbam),
+        "crop_margin": json.dumps(info.crop_margin),
+        "extra": json.dumps(extra or {}),
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=target.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_adapter(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of an adapter file; clear error if it is not one."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"adapter not found: {p}")
+    try:
+        with safe_open(str(p), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:
+        raise UserError(f"cannot read adapter {p}: {type(exc).__name__}") from exc
+    if meta.get("format") != ADAPTER_FORMAT:
+        raise UserError(f"{p} is not a SpinalSAM-R1 adapter (format {meta.get('format')!r})")
+    return tensors, meta
+
+
+def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
+    """Inject the adapter's LoRA/CBAM into ``model`` and load its weights (all keys must match)."""
+    tensors, meta = read_adapter(path)
+    if meta["backbone"] != model.info.backbone:
+        raise UserError(
+            f"adapter {Path(path).name} was trained for {meta['backbone']}, not {model.info.backbone}"
+        )
+    lora = json.loads(meta.get("lora", "null"))
+    if lora:
+        settings = LoraSettings(
+            rank=int(lora["rank"]), alpha=float(lora["alpha"]), targets=tuple(lora["targets"]), dropout=0.0
+        )
+        inject_lora(model.image_encoder, settings)
+        model.info.lora = settings
+    if json.loads(meta.get("cbam", "false")):
+        model.add_cbam()
+    model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
+    model.info.normalization = meta.get("normalization", model.info.normalization)
+    params = dict(model.named_parameters())
+    unknown = sorted(set(tensors) - set(params))
+    if unknown:
+        raise UserError(
+            f"adapter {Path(path).name} does not fit this model: unexpected keys such as {unknown[0]}"
+        )
+    with torch.no_grad():
+        for name, t in tensors.items():
+            if params[name].shape != t.shape:
+                raise UserError(
+                    f"adapter {Path(path).name}: {name} has shape {tuple(t.shape)}, model {tuple(params[name].shape)}"
+                )
+            params[name].copy_(t.to(params[name].dtype))
+    model.info.adapter = str(path)
+    return model

@@ -1,0 +1,58 @@
+"""Reading checkpoint files and recognising which backbone a state dict belongs to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+
+# ViT embedding width -> segment-anything backbone name.
+_VIT_WIDTHS = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
+_VIT_DEPTHS = {"vit_b": 12, "vit_l": 24, "vit_h": 32}
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a state dict on the CPU from .pth/.pt (plain, {"model": ...} or {"state_dict": ...}) or .safetensors.
+
+    Tensors only (``weights_only=True``): a checkpoint cannot run code when loaded. A DataParallel
+    ``module.`` prefix is removed.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"checkpoint not found: {p}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(p))
+        else:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or foreign files
+        raise UserError(f"cannot read checkpoint {p}: {type(exc).__name__}") from exc
+    for key in ("model", "state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{p} does not contain a state dict of tensors")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return obj
+
+
+def detect_backbone(state: dict[str, torch.Tensor]) -> str:
+    """Name the backbone of a SAM-family state dict: "litemedsam", "vit_b", "vit_l" or "vit_h"."""
+    if any(k.startswith("image_encoder.patch_embed.seq.") for k in state):
+        return "litemedsam"
+    pos = state.get("image_encoder.pos_embed")
+    if pos is not None and pos.shape[-1] in _VIT_WIDTHS:
+        name = _VIT_WIDTHS[int(pos.shape[-1])]
+        depth = len({k.split(".")[2] for k in state if k.startswith("image_encoder.blocks.")})
+        if depth == _VIT_DEPTHS[name]:
+            return name
+        raise UserError(
+            f"ViT checkpoint of width {pos.shape[-1]} has {depth} blocks; expected {_VIT_DEPTHS[name]}"
+        )
+    raise UserError("not a SAM, MedSAM or LiteMedSAM state dict (no known image encoder keys)")

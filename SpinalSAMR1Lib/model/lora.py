@@ -1,0 +1,45 @@
+"""LoRA on the image encoder's attention projections, through peft.
+
+Both backbones name their attention projections ``qkv`` (fused query/key/value) and ``proj`` (output)
+as ``nn.Linear`` layers, so one target list serves TinyViT (LiteMedSAM) and ViT (SAM, MedSAM).
+peft initialises LoRA's B matrices to zero: an injected but untrained adapter changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+DEFAULT_TARGETS: tuple[str, ...] = ("qkv", "proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyper-parameters: rank r, scaling alpha (update scaled by alpha / r), target module names."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    targets: tuple[str, ...] = field(default=DEFAULT_TARGETS)
+    dropout: float = 0.0
+
+
+def inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
+    """Add LoRA layers in place to every Linear of ``encoder`` whose name ends with a target."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if settings.rank < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {settings.rank}")
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.targets),
+        bias="none",
+    )
+    return inject_adapter_in_model(config, encoder)
+
+
+def lora_parameter_names(module: nn.Module) -> list[str]:
+    """Names of the LoRA parameters of ``module`` (those peft adds: lora_A / lora_B)."""
+    return [name for name, _ in module.named_parameters() if "lora_" in name]

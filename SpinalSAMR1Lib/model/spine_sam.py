@@ -1,0 +1,123 @@
+"""SpineSAM: one SAM-style model (encoder + optional LoRA, optional CBAM, prompt encoder, mask decoder).
+
+Every backbone in the registry is wrapped in this class so that the predictor, training and the Slicer
+module see one interface:
+
+- ``encode(images_b3ss)``: (B, 3, S, S) normalised images -> (B, 256, 64, 64) embeddings, CBAM applied.
+- ``decode(...)``: embeddings + prompts in the S x S input frame -> (B, C, 256, 256) mask logits and
+  (B, C) predicted IoU, C = 3 with ``multimask`` else 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .cbam import CBAM
+from .lora import LoraSettings
+
+_IMAGENET_MEAN = (123.675, 116.28, 103.53)
+_IMAGENET_STD = (58.395, 57.12, 57.375)
+NORMALIZATIONS = ("unit", "imagenet")
+
+
+@dataclass
+class ModelInfo:
+    """What a built model is: backbone, weights it came from, input size, normalisation and adapter."""
+
+    name: str
+    backbone: str
+    image_size: int
+    normalization: str
+    checkpoint: str | None = None
+    adapter: str | None = None
+    lora: LoraSettings | None = None
+    cbam: bool = False
+    crop_margin: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class SpineSAM(nn.Module):
+    """SAM-family segmenter with optional LoRA (inside ``image_encoder``) and CBAM on the embedding."""
+
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        prompt_encoder: nn.Module,
+        mask_decoder: nn.Module,
+        info: ModelInfo,
+    ) -> None:
+        super().__init__()
+        if info.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {info.normalization!r}")
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.cbam: CBAM | None = None
+        self.info = info
+        self.register_buffer("pixel_mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        return self.info.image_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def add_cbam(self, reduction: int = 16, kernel_size: int = 7) -> CBAM:
+        """Attach a (gate = 0, hence neutral) CBAM block on the embedding and return it."""
+        self.cbam = CBAM(256, reduction, kernel_size).to(self.device)
+        self.info.cbam = True
+        return self.cbam
+
+    def normalize(self, images_b3hw: torch.Tensor) -> torch.Tensor:
+        """Grey levels 0..255 -> the backbone's input range: [0, 1] ("unit") or ImageNet mean/std."""
+        if self.info.normalization == "imagenet":
+            return (images_b3hw - self.pixel_mean) / self.pixel_std
+        return images_b3hw / 255.0
+
+    def encode(self, images_b3ss: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) normalised images -> (B, 256, 64, 64) image embeddings (CBAM applied)."""
+        embeddings = self.image_encoder(images_b3ss)
+        if self.cbam is not None:
+            embeddings = self.cbam(embeddings)
+        return embeddings
+
+    def decode(
+        self,
+        embeddings_bchw: torch.Tensor,
+        points_bn2: torch.Tensor | None = None,
+        labels_bn: torch.Tensor | None = None,
+        boxes_b4: torch.Tensor | None = None,
+        mask_input_b1hw: torch.Tensor | None = None,
+        multimask: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompts in the S x S input frame -> (B, C, 256, 256) logits and (B, C) IoU predictions."""
+        batch = embeddings_bchw.shape[0]
+        if batch > 1 and self.info.backbone != "litemedsam":
+            # segment-anything's decoder repeats one embedding per prompt; decode sample by sample.
+            outs = [
+                self.decode(
+                    embeddings_bchw[b : b + 1],
+                    None if points_bn2 is None else points_bn2[b : b + 1],
+                    None if labels_bn is None else labels_bn[b : b + 1],
+                    None if boxes_b4 is None else boxes_b4[b : b + 1],
+                    None if mask_input_b1hw is None else mask_input_b1hw[b : b + 1],
+                    multimask,
+                )
+                for b in range(batch)
+            ]
+            return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        points = None if points_bn2 is None else (points_bn2, labels_bn)
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes_b4, masks=mask_input_b1hw)
+        return self.mask_decoder(
+            image_embeddings=embeddings_bchw,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )

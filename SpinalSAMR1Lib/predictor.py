@@ -1,0 +1,193 @@
+"""Prompted 2D prediction with a cached image embedding (the SAM predictor pattern).
+
+Coordinates: 2D images are (rows, cols) = (H, W); prompts are pixel (x, y) = (column, row) with
+pixel centres at integers; a box is (x_min, y_min, x_max, y_max) in pixels. Images are grey levels
+0..255 (see :mod:`SpinalSAMR1Lib.intensity`).
+
+When the model has a ``crop_margin`` (set by adapters trained that way) and a box is given, the
+encoder sees a crop around the box instead of the whole slice, so a small structure keeps its detail
+at the encoder's fixed input size (256 px for LiteMedSAM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model.spine_sam import SpineSAM
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end), pixels
+
+
+@dataclass
+class Prediction:
+    """A binary mask at slice resolution, its predicted IoU and its logits (for refinement)."""
+
+    mask: np.ndarray  # (H, W) bool
+    score: float
+    logits: np.ndarray  # (H, W) float32, > 0 inside
+
+
+@dataclass
+class _Encoded:
+    embedding: torch.Tensor  # (1, 256, 64, 64)
+    rect: Rect
+    resized_hw: tuple[int, int]  # size of the crop after resizing its longest side to S
+
+
+def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_size: int = 64) -> Rect:
+    """Square-ish rectangle around ``box`` grown by ``margin`` x its size on every side, clipped."""
+    h, w = image_hw
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bw, bh = max(x1 - x0 + 1, 1.0), max(y1 - y0 + 1, 1.0)
+    side_x = max(bw * (1 + 2 * margin), min_size)
+    side_y = max(bh * (1 + 2 * margin), min_size)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    rx0 = int(np.clip(np.floor(cx - side_x / 2), 0, w - 1))
+    ry0 = int(np.clip(np.floor(cy - side_y / 2), 0, h - 1))
+    rx1 = int(np.clip(np.ceil(cx + side_x / 2) + 1, rx0 + 1, w))
+    ry1 = int(np.clip(np.ceil(cy + side_y / 2) + 1, ry0 + 1, h))
+    return rx0, ry0, rx1, ry1
+
+
+class Predictor:
+    """Holds one model, caches image embeddings (LRU, memory-bounded) and predicts masks from prompts."""
+
+    def __init__(self, model: SpineSAM, cache_mb: float = 256.0, crop_margin: float | None = "model") -> None:
+        self.model = model
+        self.cache_bytes = int(cache_mb * 2**20)
+        self.crop_margin = model.info.crop_margin if crop_margin == "model" else crop_margin
+        self._cache: OrderedDict[Hashable, _Encoded] = OrderedDict()
+        self._image: np.ndarray | None = None
+        self._key: Hashable = None
+
+    # -- image -------------------------------------------------------------------------------------
+    def set_image(self, image: np.ndarray, key: Hashable | None = None) -> None:
+        """Use ``image`` ((H, W) grey 0..255) for the next predictions; ``key`` names it for the cache.
+
+        Without a key the image content is hashed, so the same pixels reuse one embedding.
+        """
+        img = np.asarray(image, np.float32)
+        if img.ndim != 2 or min(img.shape) < 2:
+            raise ValueError(f"expected a 2D image of at least 2x2 pixels, got shape {img.shape}")
+        if self.model.info.normalization == "unit":
+            # LiteMedSAM and MedSAM saw images min-max scaled over the whole slice.
+            lo, hi = float(img.min()), float(img.max())
+            img = (img - lo) * (255.0 / max(hi - lo, 1e-6))
+        self._image = img
+        self._key = key if key is not None else hashlib.blake2b(img.tobytes(), digest_size=16).hexdigest()
+
+    def _encoded(self, rect: Rect) -> _Encoded:
+        key = (self._key, self.model.info.name, self.model.info.adapter, rect)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        enc = self._encode(rect)
+        self._cache[key] = enc
+        per_item = enc.embedding.element_size() * enc.embedding.nelement()
+        while len(self._cache) > 1 and len(self._cache) * per_item > self.cache_bytes:
+            self._cache.popitem(last=False)
+        return enc
+
+    def _encode(self, rect: Rect) -> _Encoded:
+        x0, y0, x1, y1 = rect
+        crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
+        size = self.model.image_size
+        h, w = crop.shape
+        scale = size / max(h, w)
+        nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+        x = crop[None, None].expand(1, 3, h, w).to(self.model.device)
+        x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        x = F.pad(self.model.normalize(x), (0, size - nw, 0, size - nh))
+        with torch.inference_mode():
+            emb = self.model.encode(x)
+        return _Encoded(emb, rect, (nh, nw))
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- prediction --------------------------------------------------------------------------------
+    def predict(
+        self,
+        points_xy: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_logits: np.ndarray | None = None,
+        multimask: bool | None = None,
+    ) -> Prediction:
+        """Mask for the current image from points (N, 2) with labels (N,) 1/0, and/or one box (4,).
+
+        ``mask_logits``: (H, W) logits of an earlier prediction to refine. ``multimask`` defaults to
+        True for a single point without a box (ambiguous), choosing the mask with the best score.
+        """
+        if self._image is None:
+            raise RuntimeError("call set_image() before predict()")
+        pts = None if points_xy is None else np.asarray(points_xy, float).reshape(-1, 2)
+        if pts is not None and len(pts) == 0:
+            pts = None
+        if pts is None and box is None:
+            raise ValueError("a prediction needs at least one point or a box")
+        lab = None if pts is None else np.asarray(labels if labels is not None else np.ones(len(pts)), int)
+        if multimask is None:
+            multimask = pts is not None and len(pts) == 1 and box is None
+        rect = self._rect_for(box)
+        enc = self._encoded(rect)
+        logits_low, iou = self._decode(enc, pts, lab, box, mask_logits, multimask)
+        best = int(torch.argmax(iou[0]))
+        full = self._to_image_frame(logits_low[:, best : best + 1], enc)
+        return Prediction(mask=full > 0, score=float(iou[0, best]), logits=full)
+
+    def _rect_for(self, box: np.ndarray | None) -> Rect:
+        h, w = self._image.shape
+        if box is None or self.crop_margin is None:
+            return 0, 0, w, h
+        return crop_rect(np.asarray(box, float), (h, w), self.crop_margin)
+
+    def _to_input(self, xy: np.ndarray, enc: _Encoded) -> np.ndarray:
+        """Image pixel (x, y) -> model input frame coordinates (SAM's resize-longest-side rule)."""
+        x0, y0, x1, y1 = enc.rect
+        nh, nw = enc.resized_hw
+        return (xy - [x0, y0]) * [nw / (x1 - x0), nh / (y1 - y0)]
+
+    def _decode(self, enc, pts, lab, box, mask_logits, multimask):
+        dev = self.model.device
+        p_t = l_t = b_t = m_t = None
+        if pts is not None:
+            p_t = torch.as_tensor(self._to_input(pts, enc), dtype=torch.float32, device=dev)[None]
+            l_t = torch.as_tensor(lab, dtype=torch.int64, device=dev)[None]
+        if box is not None:
+            b = np.asarray(box, float).reshape(2, 2)
+            b_t = torch.as_tensor(self._to_input(b, enc).reshape(1, 4), dtype=torch.float32, device=dev)
+        if mask_logits is not None:
+            m_t = self._to_low_res(np.asarray(mask_logits, np.float32), enc)
+        with torch.inference_mode():
+            return self.model.decode(enc.embedding, p_t, l_t, b_t, m_t, multimask)
+
+    def _to_low_res(self, logits: np.ndarray, enc: _Encoded) -> torch.Tensor:
+        """(H, W) image-frame logits -> (1, 1, 256, 256) mask input in the encoder's frame."""
+        x0, y0, x1, y1 = enc.rect
+        nh, nw = enc.resized_hw
+        size = self.model.image_size
+        t = torch.from_numpy(np.ascontiguousarray(logits[y0:y1, x0:x1]))[None, None].to(self.model.device)
+        t = F.pad(
+            F.interpolate(t, (nh, nw), mode="bilinear", align_corners=False), (0, size - nw, 0, size - nh)
+        )
+        return F.interpolate(t, (256, 256), mode="bilinear", align_corners=False)
+
+    def _to_image_frame(self, logits_low: torch.Tensor, enc: _Encoded) -> np.ndarray:
+        """(1, 1, 256, 256) low-res logits -> (H, W) float32 logits of the whole image (-20 outside crop)."""
+        x0, y0, x1, y1 = enc.rect
+        nh, nw = enc.resized_hw
+        size = self.model.image_size
+        t = F.interpolate(logits_low.float(), (size, size), mode="bilinear", align_corners=False)
+        t = F.interpolate(t[..., :nh, :nw], (y1 - y0, x1 - x0), mode="bilinear", align_corners=False)
+        full = np.full(self._image.shape, -20.0, np.float32)
+        full[y0:y1, x0:x1] = t[0, 0].cpu().numpy()
+        return full

@@ -1,0 +1,273 @@
+"""Segmentation of CT volumes slice by slice in one view, from RAS prompts: the public Python API.
+
+Example (Slicer's Python console or any script)::
+
+    import SpinalSAMR1Lib as ss
+    vol = ss.read_volume("ct.nii.gz")
+    roi = ss.Roi(center=[10.0, -30.0, 95.0], size=[50.0, 45.0, 30.0])
+    labels = ss.segment_volume(vol.array, vol.ijk_to_ras, ss.Prompts(roi=roi), view="axial")
+    ss.write_labelmap("L3.nii.gz", labels, vol)
+
+Prompts are world (RAS, mm) coordinates; results are label maps on the input's voxel grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import geometry as geo
+from .intensity import choose_window, to_model_range
+from .predictor import Predictor
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """Raised when ``cancel()`` returned True; ``partial`` holds the slices finished so far."""
+
+    def __init__(self, partial: np.ndarray) -> None:
+        super().__init__("segmentation cancelled")
+        self.partial = partial
+
+
+@dataclass
+class Prompts:
+    """Prompts in RAS mm: points (N, 3) with labels (N,) (1 = positive, 0 = negative) and one ROI."""
+
+    points_ras: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    labels: np.ndarray | None = None
+    roi: geo.Roi | None = None
+
+    def __post_init__(self) -> None:
+        self.points_ras = np.asarray(self.points_ras, float).reshape(-1, 3)
+        n = len(self.points_ras)
+        self.labels = np.ones(n, int) if self.labels is None else np.asarray(self.labels, int).reshape(-1)
+        if len(self.labels) != n:
+            raise ValueError(f"{n} points but {len(self.labels)} labels")
+        if not np.isin(self.labels, (0, 1)).all():
+            raise ValueError("point labels must be 1 (positive) or 0 (negative)")
+        if n == 0 and self.roi is None:
+            raise ValueError("no prompts: give at least one point or an ROI")
+        if n and not (self.labels == 1).any() and self.roi is None:
+            raise ValueError(
+                "negative points alone do not say what to segment; add a positive point or a box"
+            )
+
+
+@dataclass
+class SliceResult:
+    """One segmented slice: ``mask`` (rows, cols) in display orientation of ``frame`` at ``index``."""
+
+    mask: np.ndarray
+    index: int
+    score: float
+    frame: geo.ViewFrame
+    logits: np.ndarray
+
+
+_PREDICTORS: dict[str, Predictor] = {}
+
+
+def get_predictor(model=None) -> Predictor:
+    """A Predictor for a model name (cached per name), a SpineSAM model, or a Predictor itself."""
+    if isinstance(model, Predictor):
+        return model
+    if model is None or isinstance(model, str):
+        from .model import DEFAULT_MODEL, load_model
+
+        name = model or DEFAULT_MODEL
+        if name not in _PREDICTORS:
+            _PREDICTORS[name] = Predictor(load_model(name))
+        return _PREDICTORS[name]
+    return Predictor(model)
+
+
+def _prompt_slice(prompts: Prompts, ijk_to_ras: np.ndarray, frame: geo.ViewFrame) -> int:
+    """The slice the user prompted on: that of the positive points, else the ROI centre's."""
+    if (prompts.labels == 1).any():
+        idx, _ = geo.points_to_slice(prompts.points_ras[prompts.labels == 1], ijk_to_ras, frame)
+        return int(np.bincount(np.clip(idx, 0, None)).argmax())
+    idx, _ = geo.points_to_slice(prompts.roi.center[None, :], ijk_to_ras, frame)
+    return int(idx[0])
+
+
+def _slice_prompts(prompts: Prompts, ijk_to_ras, frame, index: int):
+    """Points lying on slice ``index`` (within half a voxel) as (xy, labels), and the ROI's box."""
+    xy = labels = None
+    if len(prompts.points_ras):
+        c = geo.ras_to_slice_coords(prompts.points_ras, ijk_to_ras, frame)
+        on = np.abs(c[:, 0] - index) <= 0.5
+        if on.any():
+            xy, labels = c[on, 1:3], prompts.labels[on]
+    box = geo.roi_to_box(prompts.roi, ijk_to_ras, frame)[0] if prompts.roi is not None else None
+    return xy, labels, box
+
+
+def segment_slice(
+    array: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    prompts: Prompts,
+    view: str = "axial",
+    model=None,
+    index: int | None = None,
+    predictor: Predictor | None = None,
+    cache_key: Hashable | None = None,
+    window: tuple[float, float] | str | None = "auto",
+) -> SliceResult:
+    """Segment one slice of a (k, j, i) volume in ``view`` from RAS prompts.
+
+    ``index`` defaults to the slice of the positive points (or of the ROI centre). Only points on that
+    slice are used. ``cache_key`` (e.g. a volume node ID) lets repeated calls reuse the embedding.
+    ``model``: a name from the registry (default model when None), a SpineSAM or a Predictor.
+    """
+    frame = geo.view_frame(ijk_to_ras, array.shape, view)
+    pred = predictor or get_predictor(model)
+    if index is None:
+        index = _prompt_slice(prompts, ijk_to_ras, frame)
+    if not 0 <= index < frame.num_slices:
+        raise ValueError(f"prompts lie outside the volume ({view} slice {index} of {frame.num_slices})")
+    xy, labels, box = _slice_prompts(prompts, ijk_to_ras, frame, index)
+    if xy is None and box is None:
+        raise ValueError(f"no prompt lies on {view} slice {index}")
+    win = window if isinstance(window, tuple) or window is None else choose_window(array, window)
+    image = to_model_range(geo.extract_slice(array, frame, index), win)
+    pred.set_image(image, key=None if cache_key is None else (cache_key, view, index, win))
+    out = pred.predict(points_xy=xy, labels=labels, box=box)
+    return SliceResult(out.mask, index, out.score, frame, out.logits)
+
+
+def _box_of(mask: np.ndarray, pad: float) -> np.ndarray | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    return np.array(
+        [
+            max(0, xs.min() - pad),
+            max(0, ys.min() - pad),
+            min(w - 1, xs.max() + pad),
+            min(h - 1, ys.max() + pad),
+        ],
+        float,
+    )
+
+
+def segment_volume(
+    array: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    prompts: Prompts,
+    view: str = "axial",
+    model=None,
+    propagate: bool | None = None,
+    slice_range: tuple[int, int] | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    predictor: Predictor | None = None,
+    cache_key: Hashable | None = None,
+    window: tuple[float, float] | str | None = "auto",
+    min_area: int = 10,
+) -> np.ndarray:
+    """Segment a structure through a (k, j, i) volume, slice by slice in ``view``; uint8 label map (0/1).
+
+    Two modes:
+    - ROI (default when an ROI is given and ``propagate`` is not True): the ROI's box on every slice
+      in its extent along the view normal.
+    - Propagation (default with points only): segment the prompted slice, then walk both directions,
+      prompting each next slice with the previous mask's box and logits; stop when the mask vanishes
+      (< ``min_area`` pixels), grows more than threefold at once, or leaves the ROI.
+    ``slice_range`` (first, last) inclusive further limits the slices. ``progress(done, total)`` is
+    called after every slice; when ``cancel()`` returns True, :class:`Cancelled` is raised.
+    """
+    frame = geo.view_frame(ijk_to_ras, array.shape, view)
+    pred = predictor or get_predictor(model)
+    win = choose_window(array, window) if not (isinstance(window, tuple) or window is None) else window
+    first, last = 0, frame.num_slices - 1
+    roi_box = None
+    if prompts.roi is not None:
+        roi_box, (first, last) = geo.roi_to_box(prompts.roi, ijk_to_ras, frame)
+    if slice_range is not None:
+        first, last = max(first, slice_range[0]), min(last, slice_range[1])
+    if first > last:
+        raise ValueError("the requested slice range does not overlap the prompts")
+    if propagate is None:
+        propagate = prompts.roi is None
+    labels = np.zeros(array.shape, np.uint8)
+    common = dict(predictor=pred, cache_key=cache_key, window=win)
+    if not propagate:
+        _segment_range(array, ijk_to_ras, prompts, view, first, last, labels, progress, cancel, common)
+        return labels
+    start = _prompt_slice(prompts, ijk_to_ras, frame)
+    if not first <= start <= last:
+        raise ValueError(f"the prompted slice {start} lies outside slices {first}..{last}")
+    _propagate(
+        array,
+        ijk_to_ras,
+        prompts,
+        view,
+        (start, first, last),
+        roi_box,
+        min_area,
+        labels,
+        progress,
+        cancel,
+        common,
+    )
+    return labels
+
+
+def _segment_range(array, ijk_to_ras, prompts, view, first, last, labels, progress, cancel, common) -> None:
+    total = last - first + 1
+    for n, index in enumerate(range(first, last + 1)):
+        if cancel is not None and cancel():
+            raise Cancelled(labels)
+        res = segment_slice(array, ijk_to_ras, prompts, view, index=index, **common)
+        geo.insert_slice(labels, res.frame, index, res.mask.astype(np.uint8))
+        if progress is not None:
+            progress(n + 1, total)
+
+
+def _propagate(array, ijk_to_ras, prompts, view, span, roi_box, min_area, labels, progress, cancel, common):
+    start, first, last = span
+    total = last - first + 1
+    seed = segment_slice(array, ijk_to_ras, prompts, view, index=start, **common)
+    frame, done = seed.frame, 1
+    geo.insert_slice(labels, frame, start, seed.mask.astype(np.uint8))
+    if progress is not None:
+        progress(done, total)
+    pred = common["predictor"]
+    for step in (1, -1):
+        prev, index = seed, start + step
+        while first <= index <= last and prev.mask.sum() >= min_area:
+            if cancel is not None and cancel():
+                raise Cancelled(labels)
+            box = _box_of(prev.mask, pad=2.0)
+            if roi_box is not None:
+                box = np.array(
+                    [
+                        max(box[0], roi_box[0]),
+                        max(box[1], roi_box[1]),
+                        min(box[2], roi_box[2]),
+                        min(box[3], roi_box[3]),
+                    ]
+                )
+                if box[0] >= box[2] or box[1] >= box[3]:
+                    break
+            image = to_model_range(geo.extract_slice(array, frame, index), common["window"])
+            key = (
+                None if common["cache_key"] is None else (common["cache_key"], view, index, common["window"])
+            )
+            pred.set_image(image, key=key)
+            out = pred.predict(box=box, mask_logits=prev.logits)
+            area = int(out.mask.sum())
+            if area < min_area or area > 3 * max(int(prev.mask.sum()), 1):
+                break
+            geo.insert_slice(labels, frame, index, out.mask.astype(np.uint8))
+            prev = SliceResult(out.mask, index, out.score, frame, out.logits)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            index += step
