@@ -1,0 +1,30 @@
+"""Slicer-free helpers behind the 3D Slicer module (SpinalSAMR1/SpinalSAMR1.py).
+
+Nothing here imports slicer, vtk, qt or torch, so all of it is tested with plain pytest:
+- ``worker``: one persistent background thread per kind of work, a results queue the GUI drains.
+- ``undo``: an undo/redo stack of label-array patches and prompt snapshots.
+- ``prompts``: turning MRML prompt data (already in world/volume coordinates) into core types.
+- ``chat``: reply formatting, help text and the LLM settings kept in Qt settings.
+"""
+
+from .chat import HELP_EXAMPLES, LLMSettings, help_text, strip_reasoning, unknown_reply
+from .prompts import roi_from_corners, vertebra_level
+from .undo import Edit, LabelPatch, PromptChange, UndoStack, changed_box
+from .worker import Job, SerialWorker
+
+__all__ = [
+    "HELP_EXAMPLES",
+    "Edit",
+    "Job",
+    "LLMSettings",
+    "LabelPatch",
+    "PromptChange",
+    "SerialWorker",
+    "UndoStack",
+    "changed_box",
+    "help_text",
+    "roi_from_corners",
+    "strip_reasoning",
+    "unknown_reply",
+    "vertebra_level",
+]
