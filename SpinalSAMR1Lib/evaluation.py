@@ -1,0 +1,201 @@
+"""Evaluation against ground truth: prompts simulated from reference masks, metrics per image or volume.
+
+Prompt rules (fixed so that numbers are comparable between models and runs):
+- ``box``: the tight bounding box (x_min, y_min, x_max, y_max) of all foreground pixels.
+- ``points``: one positive point per connected component (8-connected in 2D) of at least
+  ``MIN_COMPONENT_PX`` pixels, at the maximum of its Euclidean distance transform.
+Surface distances of 2D slice folders are in pixels (their spacing is unknown); 3D ones in mm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from . import geometry as geo
+from . import metrics
+from .errors import UserError
+from .io import IMAGE_2D_SUFFIXES, Volume, read_image_2d
+from .predictor import Predictor
+
+PROMPT_KINDS = ("box", "points")
+MIN_COMPONENT_PX = 100
+METRIC_NAMES = ("dice", "iou", "msd", "hd95")
+
+
+@dataclass
+class Row:
+    """Metrics of one image (or one label of a volume) and the time its prediction took."""
+
+    name: str
+    dice: float
+    iou: float
+    msd: float
+    hd95: float
+    seconds: float
+
+
+def box_from_mask(mask: np.ndarray) -> np.ndarray | None:
+    """Tight (x_min, y_min, x_max, y_max) pixel box of a 2D mask's foreground; None when empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
+
+
+def points_from_mask(mask: np.ndarray, min_size: int = MIN_COMPONENT_PX) -> np.ndarray:
+    """One (x, y) point per component of >= ``min_size`` pixels at its distance-transform maximum."""
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    points = []
+    for comp in range(1, n + 1):
+        region = lab == comp
+        if region.sum() < min_size:
+            continue
+        dist = ndimage.distance_transform_edt(region)
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        points.append((float(x), float(y)))
+    return np.array(points, float).reshape(-1, 2)
+
+
+def score(pred: np.ndarray, ref: np.ndarray, spacing=None) -> dict[str, float]:
+    """Dice, IoU, MSD and HD95 of one prediction (distances in units of ``spacing``, else pixels)."""
+    return {
+        "dice": metrics.dice(pred, ref),
+        "iou": metrics.iou(pred, ref),
+        "msd": metrics.mean_surface_distance(pred, ref, spacing),
+        "hd95": metrics.hd95(pred, ref, spacing),
+    }
+
+
+def predict_2d(predictor: Predictor, image: np.ndarray, ref: np.ndarray, prompt: str) -> np.ndarray:
+    """Predict a 2D mask with prompts derived from ``ref`` (see module docstring)."""
+    from .intensity import to_model_range
+
+    predictor.set_image(to_model_range(image))
+    if prompt == "box":
+        box = box_from_mask(ref)
+        return np.zeros_like(ref, bool) if box is None else predictor.predict(box=box).mask
+    points = points_from_mask(ref)
+    if len(points) == 0:
+        return np.zeros_like(ref, bool)
+    return predictor.predict(points_xy=points, labels=np.ones(len(points), int)).mask
+
+
+def slice_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) paths with the same file name in both folders, sorted naturally by name."""
+    for d in (images_dir, masks_dir):
+        if not d.is_dir():
+            raise UserError(f"not a folder: {d}")
+    images = {p.name: p for p in images_dir.iterdir() if p.name.lower().endswith(IMAGE_2D_SUFFIXES)}
+    pairs = [(images[n], masks_dir / n) for n in images if (masks_dir / n).is_file()]
+    if not pairs:
+        raise UserError(f"no image in {images_dir} has a mask of the same name in {masks_dir}")
+    return sorted(pairs, key=lambda pair: _natural_key(pair[0].name))
+
+
+def _natural_key(name: str) -> list:
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def evaluate_slices(
+    predictor: Predictor,
+    images_dir: Path,
+    masks_dir: Path,
+    prompt: str = "box",
+    progress: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Evaluate every image/mask pair of two folders; one :class:`Row` per image."""
+    if prompt not in PROMPT_KINDS:
+        raise UserError(f"--prompt must be one of {', '.join(PROMPT_KINDS)}")
+    rows = []
+    for image_path, mask_path in slice_pairs(Path(images_dir), Path(masks_dir)):
+        image, ref = read_image_2d(image_path), read_image_2d(mask_path) > 0
+        if image.shape != ref.shape:
+            raise UserError(f"{image_path.name}: image {image.shape} and mask {ref.shape} differ in size")
+        t0 = time.perf_counter()
+        pred = predict_2d(predictor, image, ref, prompt)
+        row = Row(image_path.name, seconds=time.perf_counter() - t0, **score(pred, ref))
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+    return rows
+
+
+def label_roi(labels: np.ndarray, label: int, ijk_to_ras: np.ndarray, margin_mm: float = 0.0) -> geo.Roi:
+    """Axis-aligned (in RAS) ROI around all voxels of ``label``, grown by ``margin_mm``."""
+    kk, jj, ii = np.nonzero(labels == label)
+    if len(ii) == 0:
+        raise UserError(f"label {label} is not present in the label map")
+    lo = np.array([ii.min(), jj.min(), kk.min()], float) - 0.5
+    hi = np.array([ii.max(), jj.max(), kk.max()], float) + 0.5
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    ras = geo.ijk_to_ras_points(corners, ijk_to_ras)
+    rlo, rhi = ras.min(axis=0) - margin_mm, ras.max(axis=0) + margin_mm
+    return geo.Roi(center=(rlo + rhi) / 2, size=rhi - rlo)
+
+
+def evaluate_volume(
+    predictor: Predictor,
+    volume: Volume,
+    labels: np.ndarray,
+    label_ids: list[int],
+    view: str = "axial",
+    prompt: str = "box",
+    progress: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Evaluate 3D segmentation of each label id; prompts from the reference (ROI box, or one centre point
+    propagated); distances in mm. ``labels`` must already be on ``volume``'s grid."""
+    from .volume import Prompts, segment_volume
+
+    rows = []
+    spacing = geo.spacing_kji(volume.ijk_to_ras)
+    for label in label_ids:
+        ref = labels == label
+        if prompt == "box":
+            prompts = Prompts(roi=label_roi(labels, label, volume.ijk_to_ras))
+        else:
+            prompts = Prompts(points_ras=_central_point_ras(ref, volume.ijk_to_ras, view), labels=[1])
+        t0 = time.perf_counter()
+        pred = segment_volume(volume.array, volume.ijk_to_ras, prompts, view=view, predictor=predictor) > 0
+        row = Row(f"label {label}", seconds=time.perf_counter() - t0, **score(pred, ref, spacing))
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+    return rows
+
+
+def _central_point_ras(ref: np.ndarray, ijk_to_ras: np.ndarray, view: str) -> np.ndarray:
+    """A positive point inside the label on its largest slice in ``view`` (distance-transform maximum)."""
+    frame = geo.view_frame(ijk_to_ras, ref.shape, view)
+    areas = [geo.extract_slice(ref, frame, s).sum() for s in range(frame.num_slices)]
+    index = int(np.argmax(areas))
+    pts = points_from_mask(geo.extract_slice(ref, frame, index), min_size=1)
+    coords = np.array([[index, pts[0, 0], pts[0, 1]]])
+    return geo.slice_coords_to_ras(coords, ijk_to_ras, frame)
+
+
+def summary(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Mean and sample SD of every metric over rows (non-finite distances dropped and counted)."""
+    out = {}
+    for name in METRIC_NAMES:
+        s = metrics.summarize([getattr(r, name) for r in rows])
+        out[name] = {"mean": s.mean, "sd": s.sd, "n": s.n, "dropped": s.dropped}
+    return out
+
+
+def report(rows: list[Row]) -> dict:
+    """JSON-ready ``{"per_image": [...], "mean": {...}, "sd": {...}}``."""
+    s = summary(rows)
+    return {
+        "per_image": [asdict(r) for r in rows],
+        "mean": {k: v["mean"] for k, v in s.items()},
+        "sd": {k: v["sd"] for k, v in s.items()},
+        "seconds_per_image": float(np.mean([r.seconds for r in rows])) if rows else float("nan"),
+    }
