@@ -172,6 +172,12 @@ def view_frame(
     )
 
 
+def pixel_spacing(ijk_to_ras: np.ndarray, frame: ViewFrame) -> tuple[float, float]:
+    """(row, column) pixel size in mm of the frame's 2D slices."""
+    sp = spacing_ijk(ijk_to_ras)
+    return float(sp[frame.row_ijk]), float(sp[frame.col_ijk])
+
+
 def _slice_view(array: np.ndarray, frame: ViewFrame, index: int) -> np.ndarray:
     """A writable numpy view (rows, cols) of slice ``index``; array axes are 2 - IJK axis."""
     if not 0 <= index < frame.num_slices:

@@ -56,6 +56,14 @@ def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_siz
     return rx0, ry0, rx1, ry1
 
 
+def resized_shape(h: int, w: int, size: int, aspect: float = 1.0) -> tuple[int, int]:
+    """(rows, cols) after scaling the physically longest side to ``size`` (SAM's rule, rounded);
+    ``aspect`` = row spacing / column spacing."""
+    ph, pw = h * aspect, float(w)
+    scale = size / max(ph, pw)
+    return max(1, min(size, int(ph * scale + 0.5))), max(1, min(size, int(pw * scale + 0.5)))
+
+
 class Predictor:
     """Holds one model, caches image embeddings (LRU, memory-bounded) and predicts masks from prompts."""
 
@@ -66,12 +74,17 @@ class Predictor:
         self._cache: OrderedDict[Hashable, _Encoded] = OrderedDict()
         self._image: np.ndarray | None = None
         self._key: Hashable = None
+        self._aspect = 1.0
 
     # -- image -------------------------------------------------------------------------------------
-    def set_image(self, image: np.ndarray, key: Hashable | None = None) -> None:
+    def set_image(
+        self, image: np.ndarray, key: Hashable | None = None, pixel_spacing: tuple[float, float] = (1.0, 1.0)
+    ) -> None:
         """Use ``image`` ((H, W) grey 0..255) for the next predictions; ``key`` names it for the cache.
 
         Without a key the image content is hashed, so the same pixels reuse one embedding.
+        ``pixel_spacing`` (row, column) in mm: non-square pixels (a sagittal slice of a CT with thick
+        slices) are resampled so the model sees true proportions.
         """
         img = np.asarray(image, np.float32)
         if img.ndim != 2 or min(img.shape) < 2:
@@ -81,7 +94,9 @@ class Predictor:
             lo, hi = float(img.min()), float(img.max())
             img = (img - lo) * (255.0 / max(hi - lo, 1e-6))
         self._image = img
-        self._key = key if key is not None else hashlib.blake2b(img.tobytes(), digest_size=16).hexdigest()
+        self._aspect = float(pixel_spacing[0]) / float(pixel_spacing[1])  # row mm / column mm
+        digest = hashlib.blake2b(img.tobytes(), digest_size=16).hexdigest() if key is None else key
+        self._key = (digest, round(self._aspect, 6))
 
     def _encoded(self, rect: Rect) -> _Encoded:
         key = (self._key, self.model.info.name, self.model.info.adapter, rect)
@@ -101,8 +116,7 @@ class Predictor:
         crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
         size = self.model.image_size
         h, w = crop.shape
-        scale = size / max(h, w)
-        nh, nw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+        nh, nw = resized_shape(h, w, size, self._aspect)
         x = crop[None, None].expand(1, 3, h, w).to(self.model.device)
         x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
         x = F.pad(self.model.normalize(x), (0, size - nw, 0, size - nh))

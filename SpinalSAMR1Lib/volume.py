@@ -135,7 +135,8 @@ def segment_slice(
         raise ValueError(f"no prompt lies on {view} slice {index}")
     win = window if isinstance(window, tuple) or window is None else choose_window(array, window)
     image = to_model_range(geo.extract_slice(array, frame, index), win)
-    pred.set_image(image, key=None if cache_key is None else (cache_key, view, index, win))
+    key = None if cache_key is None else (cache_key, view, index, win)
+    pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
     out = pred.predict(points_xy=xy, labels=labels, box=box)
     return SliceResult(out.mask, index, out.score, frame, out.logits)
 
@@ -260,7 +261,7 @@ def _propagate(array, ijk_to_ras, prompts, view, span, roi_box, min_area, labels
             key = (
                 None if common["cache_key"] is None else (common["cache_key"], view, index, common["window"])
             )
-            pred.set_image(image, key=key)
+            pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
             out = pred.predict(box=box, mask_logits=prev.logits)
             area = int(out.mask.sum())
             if area < min_area or area > 3 * max(int(prev.mask.sum()), 1):

@@ -1,0 +1,159 @@
+"""``spinalsam-r1 segment``: segment a CT volume (or a 2D image) from box/point prompts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .common import add_model_args, load_predictor
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "segment",
+        help="segment a volume or image from prompts",
+        description="Volumes: prompts in RAS mm (--box R A S R A S as two opposite corners, --points R A S ...) "
+        "or from Slicer markups files (--prompts F.mrk.json). 2D images: --box x0 y0 x1 y1 and --points x y "
+        "in pixels. The output label map has exactly the input's geometry.",
+    )
+    p.add_argument(
+        "input", type=Path, help="CT volume (NIfTI, NRRD, MHA, DICOM folder) or 2D image (PNG ...)"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output label map (.nii.gz, .nrrd) or mask (.png)"
+    )
+    p.add_argument(
+        "--view", default="axial", choices=("axial", "sagittal", "coronal"), help="slicing view (volumes)"
+    )
+    p.add_argument(
+        "--box", type=float, nargs="+", metavar="V", help="box: 6 RAS mm values (volume) or 4 pixels (2D)"
+    )
+    p.add_argument(
+        "--points", type=float, nargs="+", metavar="V", help="positive points: R A S triples or x y pairs"
+    )
+    p.add_argument(
+        "--negative", type=float, nargs="+", metavar="V", help="negative points, same form as --points"
+    )
+    p.add_argument("--prompts", type=Path, nargs="+", help="Slicer .mrk.json files (points; ROI as box)")
+    p.add_argument(
+        "--propagate", action="store_true", help="propagate from the prompted slice through the volume"
+    )
+    p.add_argument("--slice-only", action="store_true", help="segment only the prompted slice")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_model_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import IMAGE_2D_SUFFIXES
+
+    if args.output.exists() and not args.overwrite:
+        raise UserError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.input.name.lower().endswith(IMAGE_2D_SUFFIXES):
+        return _run_2d(args)
+    return _run_3d(args)
+
+
+def _triples(values, what: str) -> np.ndarray:
+    if not values:
+        return np.zeros((0, 3))
+    if len(values) % 3:
+        raise UserError(f"{what} needs R A S triples (a multiple of 3 numbers), got {len(values)}")
+    return np.asarray(values, float).reshape(-1, 3)
+
+
+def _volume_prompts(args):
+    from ..geometry import Roi
+    from ..io import read_markups
+    from ..volume import Prompts
+
+    pos, neg = _triples(args.points, "--points"), _triples(args.negative, "--negative")
+    points, labels = [pos, neg], [np.ones(len(pos), int), np.zeros(len(neg), int)]
+    roi = None
+    if args.box:
+        if len(args.box) != 6:
+            raise UserError("--box for a volume takes 6 numbers: two opposite corners R A S R A S (mm)")
+        a, b = np.asarray(args.box[:3]), np.asarray(args.box[3:])
+        roi = Roi(center=(a + b) / 2, size=np.abs(b - a))
+    if args.prompts:
+        mk = read_markups(args.prompts)
+        points.append(mk.points_ras)
+        labels.append(mk.labels)
+        if mk.rois:
+            if roi is not None or len(mk.rois) > 1:
+                raise UserError("give one box: either --box or a single ROI in --prompts")
+            roi = mk.rois[0]
+    try:
+        return Prompts(np.concatenate(points), np.concatenate(labels), roi)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _run_3d(args) -> int:
+    from tqdm import tqdm
+
+    from .. import geometry as geo
+    from ..io import read_volume, write_labelmap
+    from ..volume import segment_slice, segment_volume
+
+    vol = read_volume(args.input)
+    prompts = _volume_prompts(args)
+    predictor = load_predictor(args)
+    if args.slice_only or (prompts.roi is None and not args.propagate):
+        res = segment_slice(vol.array, vol.ijk_to_ras, prompts, args.view, predictor=predictor)
+        labels = np.zeros(vol.shape, np.uint8)
+        geo.insert_slice(labels, res.frame, res.index, res.mask.astype(np.uint8))
+        print(f"{args.view} slice {res.index}: {int(res.mask.sum())} pixels, score {res.score:.3f}")
+    else:
+        with tqdm(unit="slice", desc="segmenting") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            labels = segment_volume(
+                vol.array,
+                vol.ijk_to_ras,
+                prompts,
+                args.view,
+                propagate=args.propagate or None,
+                progress=progress,
+                predictor=predictor,
+            )
+        print(f"segmented {int(labels.any(axis=(1, 2)).sum())} axial planes, {int(labels.sum())} voxels")
+    write_labelmap(args.output, labels, vol, overwrite=args.overwrite)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _run_2d(args) -> int:
+    from ..intensity import to_model_range
+    from ..io import read_image_2d, write_png
+
+    if args.prompts or args.propagate:
+        raise UserError("--prompts and --propagate apply to volumes, not 2D images")
+    image = read_image_2d(args.input)
+    box = None
+    if args.box:
+        if len(args.box) != 4:
+            raise UserError("--box for a 2D image takes 4 numbers: x_min y_min x_max y_max (pixels)")
+        box = np.asarray(args.box, float)
+    pts = [np.asarray(v, float).reshape(-1, 2) for v in (args.points or [], args.negative or [])]
+    if any(len(v) % 2 for v in (args.points or [], args.negative or [])):
+        raise UserError("2D points take x y pairs (pixels)")
+    labels = np.concatenate([np.ones(len(pts[0]), int), np.zeros(len(pts[1]), int)])
+    xy = np.concatenate(pts)
+    if box is None and not (labels == 1).any():
+        raise UserError("give --box and/or at least one positive point")
+    predictor = load_predictor(args)
+    predictor.set_image(to_model_range(image))
+    pred = predictor.predict(points_xy=xy if len(xy) else None, labels=labels if len(xy) else None, box=box)
+    if not args.output.name.lower().endswith(".png"):
+        raise UserError("a 2D mask is written as .png")
+    write_png(args.output, pred.mask.astype(np.uint8) * 255, overwrite=args.overwrite)
+    print(f"mask: {int(pred.mask.sum())} pixels, score {pred.score:.3f}; wrote {args.output}")
+    return 0
