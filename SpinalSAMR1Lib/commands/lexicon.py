@@ -114,7 +114,6 @@ HELP: Final = term(
         "how does this work",
         "how does it work",
         "usage",
-        "instructions",
         "manual",
         "user guide",
         "tutorial",

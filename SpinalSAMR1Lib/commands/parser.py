@@ -54,7 +54,8 @@ _PREPOSITION_START: Final = re.compile(
     r"^(?:(?:in|on|at|using|with|for|from|under|via)(?![a-z])|在|用|于|对)"
 )
 _HOWTO: Final = re.compile(
-    r"(?<![a-z])how (?:do|can|should|would) (?:i|we|you)(?![a-z])|how to(?![a-z])|怎么|如何"
+    r"(?<![a-z])how (?:do|can|should|would) (?:i|we|you)(?![a-z])|(?<![a-z])how to(?![a-z])"
+    r"|(?:怎么|如何|怎样)(?:才能|可以|来|去)?(?:用|使用|操作|添加|加|分割|保存|打开|加载|导入|切换|清除|删除|画|标记|设置)"
 )
 _WHAT_MEAN: Final = re.compile(r"(?<![a-z])what (?:does|do) .{1,40} mean(?![a-z])")
 _COMPOUND_MASK: Final = re.compile(
@@ -76,6 +77,11 @@ _GEN_ALONE: Final = re.compile(r"(?<![a-z])(?:generate|produce)(?![a-z])|生成|
 _STATEMENT: Final = re.compile(
     r"^(?:the|this|that|it|its|these|those|my|our|there|everything)(?![a-z]).*"
     r"(?<![a-z])(?:is|are|was|were|looks?|seems?|s|isn't|aren't|has|have|had)(?![a-z])"
+)
+_MOVE_VERB: Final = re.compile(r"(?<![a-z])(?:skip|advance|move|jump|scroll|go|flip|page)(?![a-z])|翻|跳")
+_WH_START: Final = re.compile(r"(?:what|which|where|why|when|who|whose|how)(?![a-z])|为什么|什么")
+_NOT_ASKED_BY_QUESTIONS: Final = frozenset(
+    {"navigate", "load_volume", "segment", "add_points", "add_box", "set_view", "set_window", "clear", "save"}
 )
 _NAV_UNIT: Final = re.compile(r"slice|image|frame|slide|page|张|页|层|帧")
 _VIEW_TARGET: Final = re.compile(r"(?<![a-z])(?:to|into|as)(?![a-z])|到|成|为|至")
@@ -333,6 +339,10 @@ def _decide(clause: _Clause, paths: list[str]) -> _Decision | None:
     for rule in _RULES:
         decision = rule(clause, paths)
         if decision is not None:
+            if decision.action in _NOT_ASKED_BY_QUESTIONS and _WH_START.match(
+                _LEADING_FILLER.sub("", t.strip())
+            ):
+                return _REJECT  # "what does the sagittal view show?" asks about, not for, a view
             return decision
     return None
 
@@ -412,7 +422,7 @@ def _clear_target(t: str) -> str | None:
     ]
     if found:
         return min(found)[1]
-    if lx.CLEAR_BLACKLIST.search(t) and not lx.ALL_WORD.search(t.replace("screen", "")):
+    if lx.CLEAR_BLACKLIST.search(t):
         return None
     return "all"
 
@@ -466,6 +476,8 @@ def _rule_navigate(clause: _Clause, paths: list[str]) -> _Decision | None:
         if nxt or prev
         else None
     )
+    if direction is None and _MOVE_VERB.search(t) and _NAV_UNIT.search(t):
+        direction = "next"  # "skip 4 slices", "翻两张"
     if direction is None or lx.SEG_VERB.search(t):
         return None  # "segment the next slice" is a segmentation request
     if lx.ADD_VERB.search(t) and (lx.POINT_NOUN.search(t) or lx.BOX_NOUN.search(t)):

@@ -96,20 +96,22 @@ class TypoFixer:
         if len(word) < 3 or len(word) > 20 or word in self._known:
             return word
         limit = 1 if len(word) <= 5 else 2
-        best: list[tuple[int, float, str]] = []
+        best: list[tuple[int, bool, float, str]] = []
         for target in self._targets:
             if abs(len(target) - len(word)) > limit:
                 continue
             dist = _distance(word, target, score_cutoff=limit)
             if dist > limit or not _plausible(word, target, dist):
                 continue
-            best.append((dist, -_ratio(word, target), target))
+            # Ties go to a pure letter swap ("loda" -> "load", not "lora"), then to the closer spelling.
+            swapped = sorted(word) == sorted(target)
+            best.append((dist, not swapped, -_ratio(word, target), target))
         if not best:
             return word
         best.sort()
-        if len(best) > 1 and best[0][:2] == best[1][:2]:
+        if len(best) > 1 and best[0][:3] == best[1][:3]:
             return word  # two equally good candidates: do not guess
-        return best[0][2]
+        return best[0][3]
 
 
 def _plausible(word: str, target: str, dist: int) -> bool:
