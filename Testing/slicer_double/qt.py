@@ -91,6 +91,11 @@ class QObject:
         pass
 
 
+def _text_and_parent(text, parent):
+    """Qt's (text, parent) constructors also accept (parent) alone."""
+    return ("", text) if isinstance(text, QObject) else (text, parent)
+
+
 class QWidget(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -169,6 +174,7 @@ class QGridLayout(QLayout):
 
 class QLabel(QWidget):
     def __init__(self, text="", parent=None):
+        text, parent = _text_and_parent(text, parent)
         super().__init__(parent)
         self.text = text
         self.wordWrap = False
@@ -182,6 +188,7 @@ class QAbstractButton(QWidget):
     toggled = Signal()
 
     def __init__(self, text="", parent=None):
+        text, parent = _text_and_parent(text, parent)
         super().__init__(parent)
         self.text = text
         self.checkable = False
@@ -308,6 +315,7 @@ class QLineEdit(QWidget):
     editingFinished = Signal()
 
     def __init__(self, text="", parent=None):
+        text, parent = _text_and_parent(text, parent)
         super().__init__(parent)
         self._text = text
         self.placeholderText = ""
@@ -409,6 +417,7 @@ class QSpinBox(QWidget):
 
 class QGroupBox(QWidget):
     def __init__(self, title="", parent=None):
+        title, parent = _text_and_parent(title, parent)
         super().__init__(parent)
         self.title = title
 

