@@ -1167,6 +1167,12 @@ COMMENTARY: Final = term(
         "i've",
         "i did",
         "i just",
+        "is done",
+        "is finished",
+        "is complete",
+        "is completed",
+        "are done",
+        "is ready",
     ),
     (
         "看得",
@@ -1246,7 +1252,7 @@ QUESTION: Final = term(_words("what", "how", "why", "which", "who", "when", "whe
 CONNECTOR: Final = re.compile(
     r"\s*(?:[,;!?]|\.(?=\s|$|[^\x00-\x7f])"
     r"|(?<![a-z])(?:and then|and also|and|then|after that|afterwards|afterward|followed by|also)(?![a-z])"
-    r"|然后|接着|之后|随后|再|并且|并|同时|以及|和|及|还有|最后)\s*"
+    r"|然后|接着|之后|随后|再|并且|并|同时|以及|和|及|还有)\s*"
 )
 
 # Verbs that start a new action inside one clause without a connector ("清空后添加一个点").

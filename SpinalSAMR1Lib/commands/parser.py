@@ -549,9 +549,13 @@ def _segment_slots(clause: _Clause) -> dict[str, Any]:
 def _rule_add(clause: _Clause, paths: list[str]) -> _Decision | None:
     t = _COMPOUND_MASK.sub(" ", clause.text)  # "point mask" names a segmentation, not a point
     point, box = lx.POINT_NOUN.search(t), lx.BOX_NOUN.search(t)
-    if not (point or box):
-        return None
     verb = lx.ADD_VERB.search(t) or lx.GEN_VERB.search(t)
+    if not (point or box):
+        if verb and (lx.POSITIVE.search(t) or lx.NEGATIVE.search(t)):
+            # "add one positive (and one negative point)": the noun comes later
+            slots = {"count": _count(t), "polarity": _polarity(t), "level": first_level(clause.cased)}
+            return _Decision("add_points", slots, verb.group(0))
+        return None
     if verb is None and not _verbless_add(t):
         return None
     level = first_level(clause.cased)
