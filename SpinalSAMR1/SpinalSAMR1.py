@@ -489,8 +489,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
 
     def applySliceResult(self, request: SegmentRequest, result, volumeNode=None, segmentationNode=None):
         """Write one segmented slice (only that slice) into the segment; returns (segmentationNode, segmentId)."""
-        volumeNode = volumeNode or slicer.mrmlScene.GetNodeByID(request.volumeNodeID)
-        segmentationNode = segmentationNode or slicer.mrmlScene.GetNodeByID(request.segmentationNodeID)
+        volumeNode, segmentationNode = self._requestNodes(request, volumeNode, segmentationNode)
         segmentationNode, segmentId = self.ensureSegment(volumeNode, segmentationNode, request.segmentName)
         before = self.readSegment(segmentationNode, segmentId, volumeNode)
         after = before.copy()
@@ -499,6 +498,16 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         label = f"segment {request.view} slice {result.index} ({request.segmentName})"
         self._labelEdit(label, segmentationNode, segmentId, volumeNode, before, after, box)
         return segmentationNode, segmentId
+
+    @staticmethod
+    def _requestNodes(request: SegmentRequest, volumeNode=None, segmentationNode=None):
+        """The request's nodes; the result of a request whose volume was removed meanwhile is dropped."""
+        volumeNode = volumeNode or slicer.mrmlScene.GetNodeByID(request.volumeNodeID)
+        if volumeNode is None:
+            raise UserError("The input volume was removed while it was being segmented.")
+        if segmentationNode is None and request.segmentationNodeID:
+            segmentationNode = slicer.mrmlScene.GetNodeByID(request.segmentationNodeID)
+        return volumeNode, segmentationNode
 
     @staticmethod
     def sliceBox(frame, index: int, shapeKji: tuple) -> tuple:
@@ -514,8 +523,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         """Replace the segment with ``labels``, writing only the box of voxels that changed."""
         from SpinalSAMR1Lib.slicer_support import changed_box
 
-        volumeNode = volumeNode or slicer.mrmlScene.GetNodeByID(request.volumeNodeID)
-        segmentationNode = segmentationNode or slicer.mrmlScene.GetNodeByID(request.segmentationNodeID)
+        volumeNode, segmentationNode = self._requestNodes(request, volumeNode, segmentationNode)
         segmentationNode, segmentId = self.ensureSegment(volumeNode, segmentationNode, request.segmentName)
         before = self.readSegment(segmentationNode, segmentId, volumeNode)
         after = (np.asarray(labels) != 0).astype(np.uint8)
@@ -929,12 +937,30 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return getattr(self, attr)
 
     def _submit(self, kind: str, job: Job) -> None:
+        job.on_done = self._guarded(job.on_done)
+        job.on_error = self._guarded(job.on_error)
         dropped = self._worker(kind).submit(job)
         if dropped is not None:
             logging.debug("SpinalSAMR1: dropped a waiting %s request (%s)", kind, dropped.label)
         if not self._drainTimer.isActive():
             self._drainTimer.start()
         self._updateButtons()
+
+    def _guarded(self, callback):
+        """Run a result callback so that a failure (e.g. the volume was deleted meanwhile) ends up in the
+        status line instead of breaking the timer that drains the queue."""
+        if callback is None:
+            return None
+
+        def run(value):
+            try:
+                callback(value)
+            except Exception as exc:
+                self._endProgress()
+                logging.error("SpinalSAMR1: applying a result failed", exc_info=exc)
+                self.setStatus(str(exc))
+
+        return run
 
     def _drainWorkers(self) -> None:
         for worker in (self._inferenceWorker, self._chatWorker):
@@ -973,9 +999,15 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._syncModel()
         view = view or self.currentView()
         request = self.logic.makeRequest(
-            pn.inputVolume, pn.positivePoints, pn.negativePoints, pn.roi, view,
-            pn.outputSegmentation, segmentName or pn.segmentName or None, use,
-        )  # fmt: skip
+            pn.inputVolume,
+            pn.positivePoints,
+            pn.negativePoints,
+            pn.roi,
+            view,
+            pn.outputSegmentation,
+            segmentName or pn.segmentName or None,
+            use,
+        )
         return request
 
     # -- segment slice / volume ------------------------------------------------------------------------------
@@ -985,8 +1017,13 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSegmentVolume(self) -> None:
         self.requestSegmentVolume()
 
-    def requestSegmentSlice(self, use: str = "auto", view: str | None = None, segmentName: str | None = None,
-                            fromAutoUpdate: bool = False) -> bool:  # fmt: skip
+    def requestSegmentSlice(
+        self,
+        use: str = "auto",
+        view: str | None = None,
+        segmentName: str | None = None,
+        fromAutoUpdate: bool = False,
+    ) -> bool:
         """Queue one slice for the worker; returns False (with a status message) when inputs are missing."""
         try:
             request = self._request(use, view, segmentName)
@@ -1067,10 +1104,12 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._adoptOutput(segmentationNode)
         self.setStatus(
             _("{name}: volume in {view}, {slices} slices in {seconds:.1f} s.").format(
-                name=request.segmentName, view=request.view, slices=int(np.any(labels, axis=(1, 2)).sum()),
+                name=request.segmentName,
+                view=request.view,
+                slices=int(np.any(labels, axis=(1, 2)).sum()),
                 seconds=self.logic.lastLatency or 0.0,
             )
-        )  # fmt: skip
+        )
 
     def _onInferenceError(self, exc: BaseException) -> None:
         self._endProgress()
@@ -1204,14 +1243,18 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def startPlacing(self, kind: str, count: int, level: str | None) -> str:
         pn = self._parameterNode
         node = {"positive": pn.positivePoints, "negative": pn.negativePoints, "box": pn.roi}[kind]
-        placeWidget = {"positive": self.ui.positivePlaceWidget, "negative": self.ui.negativePlaceWidget,
-                       "box": self.ui.roiPlaceWidget}[kind]  # fmt: skip
+        placeWidget = {
+            "positive": self.ui.positivePlaceWidget,
+            "negative": self.ui.negativePlaceWidget,
+            "box": self.ui.roiPlaceWidget,
+        }[kind]
         if kind == "box" and self.logic.roiCornersWorld(node) is not None:
             self.logic.clearPrompts([node], "replace box")  # an ROI holds one box: placing anew replaces it
         if level and not pn.segmentName:
             pn.segmentName = level
         self._placing = (node, count, level) if kind != "box" else None
         placeWidget.setCurrentNode(node)
+        placeWidget.setPlaceModePersistency(count > 1)  # stays on until `count` points are placed
         placeWidget.setPlaceModeEnabled(True)
         what = _("a box") if kind == "box" else _("{n} {kind} point(s)").format(n=count, kind=kind)
         where = f" on {level}" if level else ""
@@ -1287,9 +1330,11 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             name = self._parameterNode.sliceView
             self.sliceNode(name).SetOrientation(view.capitalize())
         self._parameterNode.sliceView = name
-        layouts = {"Red": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView,
-                   "Yellow": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpYellowSliceView,
-                   "Green": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpGreenSliceView}  # fmt: skip
+        layouts = {
+            "Red": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView,
+            "Yellow": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpYellowSliceView,
+            "Green": slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpGreenSliceView,
+        }
         layoutManager.setLayout(layouts[name])
         return _("Showing the {view} view ({name}).").format(view=view, name=name)
 

@@ -326,7 +326,7 @@ def send(widget, text):
 
 
 def test_chat_clear_points_clears_and_undo_restores(slicer, M, widget):
-    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    pytest.importorskip("SpinalSAMR1Lib.commands")
     pn = widget._parameterNode
     pn.positivePoints.AddControlPoint([1.0, 2.0, 3.0], "L3")
     pn.positivePoints.AddControlPoint([4.0, 5.0, 6.0])
@@ -343,7 +343,7 @@ def test_chat_clear_points_clears_and_undo_restores(slicer, M, widget):
 
 
 def test_chat_unknown_gets_examples_and_help_lists_actions(slicer, M, widget):
-    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    pytest.importorskip("SpinalSAMR1Lib.commands")
     history = send(widget, "what's the weather like?")
     assert "Try for example" in history and "help" in history
     history = send(widget, "help")
@@ -351,7 +351,7 @@ def test_chat_unknown_gets_examples_and_help_lists_actions(slicer, M, widget):
 
 
 def test_chat_actions_drive_the_same_logic_as_buttons(slicer, M, widget, phantom):
-    pytest.importorskip("SpinalSAMR1Lib.commands.executor")
+    pytest.importorskip("SpinalSAMR1Lib.commands")
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     widget.ui.inputSelector.setCurrentNode(volume)
     send(widget, "bone window")
