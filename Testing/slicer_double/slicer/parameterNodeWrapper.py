@@ -95,20 +95,34 @@ class _Param:
         node.SetParameter(self.name, str(value))
 
 
-def _connector(widget):
-    """(read, write, signal) for the widget kinds Slicer's wrapper binds."""
-    cls = [c.__name__ for c in type(widget).__mro__]
-    if "qMRMLNodeComboBox" in cls:
+def _connector(widget, param):
+    """(read, write, signal) for the widget kinds Slicer's wrapper binds, with its rules: a QComboBox
+    needs a Choice annotation and is refilled with the choices; a node combobox gets the field's type."""
+    cls = type(widget).__name__
+    if cls == "qMRMLNodeComboBox" and _is_node_type(param.type):
+        widget.nodeTypes = [param.type.__name__]
         return widget.currentNode, widget.setCurrentNode, widget.currentNodeChanged
-    if "QCheckBox" in cls:
+    if cls == "QCheckBox" and param.type is bool:
         return (lambda: widget.checked), widget.setChecked, widget.toggled
-    if "QComboBox" in cls:
-        return (lambda: widget.currentText), widget.setCurrentText, widget.currentIndexChanged
-    if "QLineEdit" in cls:
+    if cls == "QComboBox" and param.type in (int, float, str, bool):
+        choice = next((v for v in param.validators if isinstance(v, Choice)), None)
+        if choice is None:
+            raise RuntimeError("ComboBoxToStringableConnector requires the Choice annotation to be used.")
+        widget.clear()
+        for c in choice.choices:
+            widget.addItem(str(c))
+
+        def write(value):
+            if value not in choice.choices:
+                raise ValueError(f"Unable to find value {value} in choices {choice.choices}")
+            widget.setCurrentIndex(choice.choices.index(value))
+
+        return (lambda: choice.choices[widget.currentIndex]), write, widget.currentIndexChanged
+    if cls == "QLineEdit" and param.type is str:
         return (lambda: widget.text), widget.setText, widget.textChanged
-    if "QSpinBox" in cls:
+    if cls == "QSpinBox" and param.type is int:
         return (lambda: widget.value), (lambda v: setattr(widget, "value", v)), widget.valueChanged
-    raise NotImplementedError(f"no GUI connector for {type(widget).__name__} in the double")
+    raise RuntimeError(f"no GUI connector for {cls} and {param.type}")
 
 
 def parameterNodeWrapper(classtype=None):
@@ -174,7 +188,7 @@ def parameterNodeWrapper(classtype=None):
                 if pname:
                     if pname not in params:
                         raise ValueError(f"widget {w.objectName} names unknown parameter {pname!r}")
-                    read, write, signal = _connector(w)
+                    read, write, signal = _connector(w, params[pname])
 
                     def on_changed(*args, name=pname, read=read):
                         if not self._updating:
