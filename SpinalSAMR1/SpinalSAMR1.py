@@ -54,7 +54,6 @@ from SpinalSAMR1Lib.slicer_support import (
     SerialWorker,
     UndoStack,
     roi_from_corners,
-    strip_reasoning,
     vertebra_level,
 )
 from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor, run_actions
@@ -758,6 +757,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._autoUpdateTimer = None
         self._placing = None  # (node, remaining count, level) while the chat placed points
         self._loadingLlmSettings = False
+        self._llmParser = None  # (settings key, LLMParser), reused while the settings stay the same
 
     # -- template methods -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -1170,20 +1170,24 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         return commands.parse(text)
 
-    @staticmethod
-    def _parseWithLlm(text: str, settings: LLMSettings):
-        """Runs on the chat worker thread; returns (actions, reasoning)."""
+    def _parseWithLlm(self, text: str, settings: LLMSettings):
+        """Runs on the chat worker thread; never raises (the command layer falls back to offline rules)."""
         from SpinalSAMR1Lib.commands import llm
 
-        return llm.parse_with_llm(
-            text, base_url=settings.base_url, model=settings.model, api_key=settings.api_key
-        )
+        key = (settings.base_url, settings.model, settings.api_key)
+        if self._llmParser is None or self._llmParser[0] != key:
+            config = llm.LLMSettings.from_env(
+                base_url=settings.base_url, model=settings.model, api_key=settings.api_key
+            )
+            self._llmParser = (key, llm.LLMParser(config))
+        return self._llmParser[1].parse(text)
 
-    def _onLlmReply(self, reply, settings: LLMSettings) -> None:
-        actions, reasoning = reply if isinstance(reply, tuple) else (reply, "")
-        if reasoning and settings.show_reasoning:
-            self._appendChat(_("Reasoning"), strip_reasoning(f"<think>{reasoning}</think>", show=True))
-        self.runChatActions(actions)
+    def _onLlmReply(self, result, settings: LLMSettings) -> None:
+        if result.backend != "llm":
+            self._appendChat(_("Assistant"), _("(offline rules: {why})").format(why=result.error or "no LLM"))
+        elif settings.show_reasoning and result.reasoning:  # hidden by default
+            self._appendChat(_("Reasoning"), result.reasoning.strip())
+        self.runChatActions(result.actions)
 
     def _onLlmError(self, exc: BaseException, text: str) -> None:
         self._appendChat(

@@ -413,3 +413,116 @@ def test_dependencies_fall_back_to_confirm_and_pip_install(slicer, M, monkeypatc
 @pytest.mark.skipif(not os.environ.get("SPINALSAMR1_SLOW_TESTS"), reason="about a minute on CPU")
 def test_in_slicer_self_test_runs_through_the_double(slicer, M):
     M.SpinalSAMR1Test().runTest()
+
+
+def test_chat_with_llm_runs_on_the_chat_thread_and_hides_reasoning(slicer, M, widget, monkeypatch):
+    llm = pytest.importorskip("SpinalSAMR1Lib.commands.llm")
+    seen = {}
+
+    class FakeParser:  # stands in for the OpenAI-compatible server
+        def __init__(self, settings):
+            seen["settings"] = settings
+
+        def parse(self, text):
+            seen["thread"] = threading.current_thread().name
+            action = {"action": "clear", "target": "points"}
+            return llm.LLMResult(
+                actions=[action], backend="llm", latency_ms=5.0, reasoning="secret chain of thought"
+            )
+
+    monkeypatch.setattr(llm, "LLMParser", FakeParser)
+    widget.ui.llmEnabledCheckBox.setChecked(True)
+    widget.ui.llmApiKeyLineEdit.setText("sk-test")
+    widget.saveLlmSettings()
+    widget._parameterNode.positivePoints.AddControlPoint([1.0, 2.0, 3.0])
+    send(widget, "please remove my points")
+    pump(slicer, widget, lambda: widget._parameterNode.positivePoints.GetNumberOfControlPoints() == 0)
+    assert seen["thread"] != threading.main_thread().name
+    assert seen["settings"].api_key == "sk-test"
+    history = widget.ui.chatHistory.toPlainText()
+    assert "Cleared points" in history and "secret chain" not in history
+    widget.ui.showReasoningCheckBox.setChecked(True)
+    widget._parameterNode.positivePoints.AddControlPoint([1.0, 2.0, 3.0])
+    send(widget, "please remove my points")
+    pump(slicer, widget, lambda: "secret chain" in widget.ui.chatHistory.toPlainText())
+
+
+# -- Slicer-free helpers (SpinalSAMR1Lib.slicer_support) -----------------------------------------------
+def test_serial_worker_replaces_the_waiting_job_and_delivers_on_drain():
+    from SpinalSAMR1Lib.slicer_support import Job, SerialWorker
+
+    gate, done = threading.Event(), []
+    worker = SerialWorker("test")
+    try:
+        worker.submit(Job(fn=lambda job: gate.wait(5) and "first", on_done=done.append))
+        time.sleep(0.05)  # the first job is running
+        worker.submit(Job(fn=lambda job: "second", on_done=done.append, label="second"))
+        dropped = worker.submit(Job(fn=lambda job: "third", on_done=done.append, label="third"))
+        assert dropped is not None and dropped.label == "second"  # the waiting job is dropped, never runs
+        assert done == []  # nothing is delivered off the draining thread
+        gate.set()
+        end = time.monotonic() + 5
+        while worker.busy() and time.monotonic() < end:
+            worker.drain()
+            time.sleep(0.01)
+        assert done == ["first", "third"]
+    finally:
+        worker.shutdown()
+
+
+def test_serial_worker_cancel_and_errors_reach_the_callbacks():
+    from SpinalSAMR1Lib.slicer_support import Job, SerialWorker
+
+    errors = []
+
+    def slow(job):
+        while True:
+            job.check_cancelled()
+            time.sleep(0.01)
+
+    worker = SerialWorker("test")
+    try:
+        worker.submit(Job(fn=slow, on_error=errors.append))
+        time.sleep(0.05)
+        worker.cancel_all()
+        worker.submit(Job(fn=lambda job: 1 / 0, on_error=errors.append))
+        end = time.monotonic() + 5
+        while len(errors) < 2 and time.monotonic() < end:
+            worker.drain()
+            time.sleep(0.01)
+        assert [type(e).__name__ for e in errors] == ["Cancelled", "ZeroDivisionError"]
+    finally:
+        worker.shutdown()
+
+
+def test_undo_stack_patches_and_limits():
+    from SpinalSAMR1Lib.slicer_support import Edit, LabelPatch, UndoStack, changed_box
+    from SpinalSAMR1Lib.slicer_support.undo import crop
+
+    before = np.zeros((4, 5, 6), np.uint8)
+    after = before.copy()
+    after[2, 1:3, 4] = 1
+    box = changed_box(before, after)
+    assert box == (2, 2, 1, 2, 4, 4) and changed_box(before, before) is None
+    stack = UndoStack(max_edits=2)
+    for n in range(3):
+        stack.push(Edit(f"e{n}", [LabelPatch("seg", "s", box, crop(before, box), crop(after, box))]))
+    assert [stack.undo().label, stack.undo().label, stack.undo()] == ["e2", "e1", None]
+    assert stack.redo().label == "e1"
+    stack.push(Edit("new", [LabelPatch("seg", "s", box, crop(before, box), crop(after, box))]))
+    assert not stack.can_redo()  # a new edit drops the redo branch
+    stack.push(Edit("empty"))
+    assert stack.next_undo_label() == "new"
+
+
+def test_roi_from_corners_round_trips_a_rotated_box():
+    from SpinalSAMR1Lib.geometry import Roi
+    from SpinalSAMR1Lib.slicer_support import roi_from_corners
+
+    a = np.radians(30)
+    axes = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    roi = Roi(center=np.array([1.0, -2.0, 3.0]), size=np.array([10.0, 20.0, 5.0]), axes=axes)
+    back = roi_from_corners(roi.corners())
+    np.testing.assert_allclose(back.center, roi.center)
+    np.testing.assert_allclose(back.size, roi.size)
+    np.testing.assert_allclose(back.corners(), roi.corners(), atol=1e-9)

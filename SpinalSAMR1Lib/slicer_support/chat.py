@@ -70,9 +70,9 @@ class LLMSettings:
     """The chat's optional LLM backend (OpenAI-compatible API). Offline rules are used when disabled."""
 
     enabled: bool = False
-    base_url: str = "https://api.deepseek.com"
-    model: str = "deepseek-reasoner"
-    api_key: str = ""
+    base_url: str = ""  # empty: the command layer's default (DeepSeek) or SPINALSAM_LLM_BASE_URL
+    model: str = ""  # empty: the command layer's default or SPINALSAM_LLM_MODEL
+    api_key: str = ""  # empty: SPINALSAM_LLM_API_KEY / DEEPSEEK_API_KEY from the environment, if set
     show_reasoning: bool = False
 
     PREFIX = "SpinalSAMR1/LLM/"
@@ -83,8 +83,8 @@ class LLMSettings:
         p = cls.PREFIX
         return cls(
             enabled=_as_bool(store.value(p + "enabled", d.enabled)),
-            base_url=str(store.value(p + "baseUrl", d.base_url) or d.base_url),
-            model=str(store.value(p + "model", d.model) or d.model),
+            base_url=str(store.value(p + "baseUrl", d.base_url) or ""),
+            model=str(store.value(p + "model", d.model) or ""),
             api_key=str(store.value(p + "apiKey", "") or ""),
             show_reasoning=_as_bool(store.value(p + "showReasoning", d.show_reasoning)),
         )
@@ -98,7 +98,8 @@ class LLMSettings:
         store.setValue(p + "showReasoning", self.show_reasoning)
 
     def usable(self) -> bool:
-        return self.enabled and bool(self.api_key) and bool(self.base_url) and bool(self.model)
+        """Whether to ask the LLM; without a key it answers with the offline rules and says so."""
+        return self.enabled
 
     def __repr__(self) -> str:  # never print the key, e.g. in a traceback or a log line
         key = "set" if self.api_key else "empty"
