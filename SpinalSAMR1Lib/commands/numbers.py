@@ -95,9 +95,9 @@ ZH_NUMERAL_CHARS: Final = "".join(ZH_DIGITS) + "十拾百"
 _EN_NUMBER_WORDS: Final = sorted([*EN_UNITS, *EN_TENS, "hundred"], key=len, reverse=True)
 #: Regex fragment: one number (digits, English words, "twenty-two", "one hundred and five").
 _EN_WORD: Final = "(?:" + "|".join(_EN_NUMBER_WORDS) + ")(?![a-z])"
-EN_NUMBER: Final = rf"(?:\d{{1,4}}|{_EN_WORD}(?:[\s-]+{_EN_WORD})*)"
+EN_NUMBER: Final = rf"(?:\d+|{_EN_WORD}(?:[\s-]+{_EN_WORD})*)"
 #: Regex fragment: a run of Chinese numerals or ASCII digits.
-ZH_NUMBER: Final = rf"(?:\d{{1,4}}|[{ZH_NUMERAL_CHARS}]{{1,5}})"
+ZH_NUMBER: Final = rf"(?:\d+|[{ZH_NUMERAL_CHARS}]{{1,5}})"
 
 _SPLIT_RE: Final = re.compile(r"[\s-]+")
 

@@ -38,7 +38,7 @@ _STARTS: Final = re.compile(
     r"|(?P<posix>(?<![A-Za-z0-9_\-.~/\\:])(?:~|\.{1,2})?/(?=[^\s/]))"  # /a, ~/a, ./a, ../a
     r"|(?P<rel>(?<![A-Za-z0-9_\-.~/\\:])[A-Za-z0-9_.\-~]+(?:[\\/][\w.\-~]+)*[\\/][\w.\-~]+"
     rf"\.(?:{EXTENSIONS})(?![A-Za-z0-9]))"  # data/a.nii.gz, scans\a.nii.gz
-    rf"|(?P<bare>(?<![A-Za-z0-9_\-.~/\\:])[A-Za-z0-9_][A-Za-z0-9_\-.]*\.(?:{EXTENSIONS})(?![A-Za-z0-9.]))",
+    rf"|(?P<bare>(?<![A-Za-z0-9_\-.~/\\:])[A-Za-z0-9_][A-Za-z0-9_\-.]*\.(?:{EXTENSIONS})(?![A-Za-z0-9]|\.[A-Za-z0-9]))",
     re.IGNORECASE,
 )
 # Words after a path's first token that start a new clause rather than continue the path.
