@@ -676,6 +676,19 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         index = geometry.points_to_slice(self.worldToVolume(volumeNode, [centerWorld]), ijkToRas, frame)[0]
         return int(np.clip(index[0], 0, frame.num_slices - 1))
 
+    def stepSlices(self, sliceNode, volumeNode, view: str, steps: int) -> int:
+        """Move the view ``steps`` slices along its normal (positive: like Slicer's 'next slice' key)."""
+        array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        frame = geometry.view_frame(ijkToRas, array.shape, view)
+        m = sliceNode.GetSliceToRAS()
+        center = np.array([m.GetElement(r, 3) for r in range(3)])
+        normal = np.array([m.GetElement(r, 2) for r in range(3)])
+        p0, p1 = self.worldToVolume(volumeNode, [center, center + normal])
+        # Voxel index grows along +normal or against it, depending on how the volume is stored.
+        sign = 1 if float(np.dot(ijkToRas[:3, frame.normal_ijk], p1 - p0)) >= 0 else -1
+        index = self.sliceIndexOfView(sliceNode, volumeNode, view)
+        return self.jumpToSlice(sliceNode, volumeNode, view, index + sign * steps)
+
     def jumpToSlice(self, sliceNode, volumeNode, view: str, index: int) -> int:
         """Move the view to slice ``index`` (clipped) of the volume; returns the index shown."""
         array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
@@ -1320,8 +1333,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         sliceNode, view = self.sliceNode(), self.currentView()
         if pn.inputVolume is None or sliceNode is None:
             raise UserError("no volume or slice view to move")
-        index = self.logic.sliceIndexOfView(sliceNode, pn.inputVolume, view)
-        shown = self.logic.jumpToSlice(sliceNode, pn.inputVolume, view, index + steps)
+        shown = self.logic.stepSlices(sliceNode, pn.inputVolume, view, steps)
         return _("{view} slice {index}.").format(view=view.capitalize(), index=shown)
 
     def setView(self, view: str) -> str:

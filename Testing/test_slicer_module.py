@@ -526,3 +526,34 @@ def test_roi_from_corners_round_trips_a_rotated_box():
     np.testing.assert_allclose(back.center, roi.center)
     np.testing.assert_allclose(back.size, roi.size)
     np.testing.assert_allclose(back.corners(), roi.corners(), atol=1e-9)
+
+
+def test_chat_navigate_save_metrics_and_status(slicer, M, widget, phantom, tmp_path):
+    pytest.importorskip("SpinalSAMR1Lib.commands")
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    red = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceNode()
+    start = widget.logic.jumpToSlice(red, volume, "axial", 40)
+    offset = red.GetSliceOffset()
+    send(widget, "next slice")
+    k_mm = phantom.ijk_to_ras[2, 2]  # k runs along S; "next" moves the plane up (+S), as Slicer's key
+    assert red.GetSliceOffset() == pytest.approx(offset + abs(k_mm))
+    assert widget.logic.sliceIndexOfView(red, volume, "axial") == start + (1 if k_mm > 0 else -1)
+    send(widget, "go back two slices")
+    assert red.GetSliceOffset() == pytest.approx(offset - abs(k_mm))
+    # a segment to save and measure: the phantom's own L2 label, written through the logic
+    segmentation, sid = widget.logic.ensureSegment(volume, None, "L2")
+    truth = (phantom.labels == phantom.label_value("L2")).astype(np.uint8)
+    slicer.util.updateSegmentBinaryLabelmapFromArray(truth, segmentation, sid, volume)
+    widget._parameterNode.outputSegmentation = segmentation
+    widget._parameterNode.segmentName = "L2"
+    reference, rid = widget.logic.ensureSegment(volume, None, "L2")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(truth, reference, rid, volume)
+    widget._parameterNode.referenceSegmentation = reference
+    history = send(widget, "show the dice score")
+    assert "Dice 1.000" in history
+    out = tmp_path / "seg.nii.gz"
+    history = send(widget, f"save the segmentation to {out}")
+    assert out.is_file() and f"Saved {out}" in history
+    history = send(widget, "check GPU status")
+    assert "torch" in history
