@@ -251,7 +251,10 @@ def _attach(
     if _slot_only(clause):
         merged = _merge([prev_clause, clause])
         decision = _decide(merged, paths)
-        if decision is not None and decision is not _REJECT and decision.action == prev.action:
+        absorbed = decision is not None and decision.action == prev.action and decision.slots != prev.slots
+        if (
+            absorbed
+        ):  # the slots were used ("segment L1" + "and L2"), not ignored ("next slice" + "coronal view")
             return decision, merged, True
     return None
 
