@@ -280,7 +280,7 @@ SEG_VERB: Final = term(
         "contour",
     ),
     (
-        "分割(?!结果|的结果|图|掩)",
+        "分割(?!结果|的结果|图|掩|效果|质量|精度|准确)",
         "分隔",
         "切割",
         "推理",
@@ -1163,8 +1163,6 @@ COMMENTARY: Final = term(
         "impressive",
         "i see",
         "got it",
-        "i have",
-        "i've",
         "i did",
         "i just",
         "is done",
@@ -1267,7 +1265,10 @@ ACTION_VERBS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ),
     (
         "segment",
-        term(("segment", "generate", "predict"), ("分割(?!结果|的结果|图|掩)", "生成", "推理", "运行")),
+        term(
+            ("segment", "generate", "predict"),
+            ("分割(?!结果|的结果|图|掩|效果|质量|精度|准确)", "生成", "推理", "运行"),
+        ),
     ),
     ("save", term(("save", "export"), ("保存", "导出", "存储", "另存"))),
     ("load", term(("load", "open", "import"), ("打开", "加载", "导入", "载入", "读取"))),

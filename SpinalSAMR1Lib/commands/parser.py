@@ -47,7 +47,8 @@ _FILLERS: Final = re.compile(
 _PUNCT_SPACE: Final = re.compile(r"[\s,.;:!?'\"()\[\]{}<>~`@#$%^&*_+=|\\/-]+")
 _LEADING_FILLER: Final = re.compile(
     r"^(?:\s|[,.;:!?]|(?<![a-z])(?:please|pls|plz|ok|okay|now|just|so|then|and|also|first|hey|hi|hello|"
-    r"can you|could you|would you|will you|let's|lets|i want to|i'd like to|i would like to|i need to|"
+    r"can you|could you|would you|will you|can i|could i|may i|let me|let's|lets|i want to|i'd like to|"
+    r"i would like to|i need to|"
     r"go ahead and|kindly|quickly)(?![a-z])|请|帮我|帮忙|麻烦|给我|你|先|现在|把)+"
 )
 _PREPOSITION_START: Final = re.compile(
@@ -82,6 +83,10 @@ _MOVE_VERB: Final = re.compile(r"(?<![a-z])(?:skip|advance|move|jump|scroll|go|f
 _WH_START: Final = re.compile(r"(?:what|which|where|why|when|who|whose|how)(?![a-z])|为什么|什么")
 _NOT_ASKED_BY_QUESTIONS: Final = frozenset(
     {"navigate", "load_volume", "segment", "add_points", "add_box", "set_view", "set_window", "clear", "save"}
+)
+_NOUN_DETERMINER: Final = re.compile(r"(?<![a-z])(?:the|my|last|that|this|an?)\s+$")
+_STATE_QUESTION: Final = re.compile(
+    r"^(?:is|are|was|were|has|have|did)(?![a-z]).*(?<![a-z])(?:finished|done|complete|completed|ready|over)(?![a-z])"
 )
 _NAV_UNIT: Final = re.compile(r"slice|image|frame|slide|page|张|页|层|帧")
 _VIEW_TARGET: Final = re.compile(r"(?<![a-z])(?:to|into|as)(?![a-z])|到|成|为|至")
@@ -200,7 +205,8 @@ def _split_on_verbs(text: str, cased: str, joiner: str) -> list[_Clause]:
     for start, end, kind in verbs:
         if start < prev_end:
             continue  # overlaps the previous verb ("删除" inside "删")
-        if prev_kind is not None and kind != prev_kind and text[prev_end:start].strip():
+        noun_use = _NOUN_DETERMINER.search(text[:start])  # "redo the last undo": a noun, not a verb
+        if prev_kind is not None and kind != prev_kind and text[prev_end:start].strip() and not noun_use:
             cuts.append(start)
         prev_kind, prev_end = kind, end
     bounds = [0, *cuts, len(text)]
@@ -243,12 +249,13 @@ def _attach(
     action); "and L2" / "on the sagittal view" only adds slots (replaces the previous action).
     None when the clause stands on its own ("and bone window")."""
     prev_clause, prev = previous
-    if prev.verb and _has_object(clause.text):
+    # After a segment request, verb-less words are its slots ("segment using points and box").
+    if prev.verb and prev.action != "segment" and _has_object(clause.text):
         borrowed = _Clause(f"{prev.verb} {clause.text}", f"{prev.verb} {clause.cased}", clause.joiner)
         decision = _decide(borrowed, paths)
         if decision is not None and decision is not _REJECT:
             return decision, borrowed, False
-    if _slot_only(clause):
+    if _slot_only(clause, prompts=prev.action == "segment"):
         merged = _merge([prev_clause, clause])
         decision = _decide(merged, paths)
         absorbed = decision is not None and decision.action == prev.action and decision.slots != prev.slots
@@ -298,9 +305,12 @@ def _has_object(text: str) -> bool:
     return any(p.search(text) for p in nouns)
 
 
-def _slot_only(clause: _Clause) -> bool:
-    """Only slot words: levels, views, scope, paths, numbers and fillers ("and L2", "in 3D")."""
+def _slot_only(clause: _Clause, prompts: bool = False) -> bool:
+    """Only slot words: levels, views, scope, paths, numbers and fillers ("and L2", "in 3D");
+    with ``prompts`` also prompt words ("and box" after a segment request)."""
     rest = lower_ascii(blank_levels(clause.cased))
+    if prompts:
+        rest = lx.BOX_PROMPT.sub(" ", lx.POINT_PROMPT.sub(" ", rest))
     for pattern in (
         _PLACEHOLDER_RE,
         lx.AXIAL,
@@ -357,7 +367,7 @@ def _is_not_a_request(t: str) -> bool:
         return True
     if (lx.DEFINITION.search(t) or _WHAT_MEAN.search(t)) and not lx.HELP.search(t):
         return True
-    if _STATEMENT.match(t.strip()):
+    if _STATEMENT.match(t.strip()) or _STATE_QUESTION.match(t.strip()):
         return True
     return bool(lx.COMMENTARY.search(t)) and not _starts_like_command(t)
 
@@ -379,7 +389,8 @@ def _starts_like_command(t: str) -> bool:
         lx.NAV_PREV,
     )
     strong = re.compile(
-        r"(?:switch|change|show|display|go|check|verify|validate|compute|calculate|evaluate|use)"
+        r"(?:switch|change|show|display|go|check|verify|validate|compute|calculate|evaluate|use|see|view|look|"
+        r"give|bring|take|move|scroll)"
         r"(?![a-z])|切换|切到|转到|显示|检查|验证|计算|评估|用"
     )
     return any(p.match(rest) for p in (*starters, strong))
