@@ -1047,7 +1047,52 @@ CASES_PHRASING = [
     ("等一下", [U]),
 ]
 
-ALL_CASES = CASES_BASIC + CASES_VARIANTS + CASES_HARDER + CASES_COMPOUND + CASES_PHRASING
+CASES_MORE = [
+    ("generate mask for L2", [S(levels=["L2"])]),
+    ("make a 3D mask of the lumbar spine", [S(scope="volume", levels=LUMBAR)]),
+    ("mask L3", [S(levels=["L3"])]),
+    ("outline L4", [S(levels=["L4"])]),
+    ("segment C1 through C7", [S(levels=[f"C{i}" for i in range(1, 8)])]),
+    ("segment T1-T12", [S(levels=[f"T{i}" for i in range(1, 13)])]),
+    ("segment L5-S1 in axial", [S(view="axial", levels=["L5", "S1"])]),
+    ("add 3 points on L3 then 2 negative points on L4", [P(3, level="L3"), P(2, "negative", "L4")]),
+    ("add tree points", [P(3)]),
+    ("add 3points", [P(3)]),
+    ("添加3点", [P(3)]),
+    ("The GPU is an NVIDIA A100", [U]),
+    ("I want to go home", [U]),
+    ("back pain", [U]),
+    ("lumbar spine anatomy", [U]),
+    ("L3", [U]),
+    ("Is L3 fractured?", [U]),
+    ("show me a picture of a cat", [U]),
+    ("open the door", [U]),
+    ("segment L2 L3 L4", [S(levels=["L2", "L3", "L4"])]),
+    ("segment L2, L4", [S(levels=["L2", "L4"])]),
+    ("segment T11, T12 and L1 in 3d", [S(scope="volume", levels=["T11", "T12", "L1"])]),
+    ("add a box around the L1 vertebra and segment it", [B("L1"), S()]),
+    ("分割L1、L2和L3", [S(levels=["L1", "L2", "L3"])]),
+    ("分割胸12到腰2", [S(levels=["T12", "L1", "L2"])]),
+    ("分割第12胸椎", [S(levels=["T12"])]),
+    ("分割颈椎", [S(levels=[f"C{i}" for i in range(1, 8)])]),
+    ("分割骶骨", [S(levels=["S1"])]),
+    ("在第五腰椎上画框", [B("L5")]),
+    ("在L5/S1画框", [B("L5")]),
+    ("segment sacrum and lumbar spine", [S(levels=LUMBAR + ["S1"])]),
+    ("Segment L3 On Sagittal View", [S(view="sagittal", levels=["L3"])]),
+    ("SWITCH TO BONE WINDOW", [W("bone")]),
+    ("undo undo", [UNDO]),
+    ("next, next, next", [N(), N(), N()]),
+    ("load image; segment; save", [L(), S(), SV()]),
+    ("export the mask to ./out/mask.nii.gz", [SV("./out/mask.nii.gz")]),
+    ("save to ../results/seg.nrrd", [SV("../results/seg.nrrd")]),
+    ("open 'C:\\Program Files\\data\\ct.nii.gz'", [L("C:\\Program Files\\data\\ct.nii.gz")]),
+    ("load the scan at /data/ct_2024-01-05.nii.gz please", [L("/data/ct_2024-01-05.nii.gz")]),
+    ("save it as final_seg.seg.nrrd", [SV("final_seg.seg.nrrd")]),
+    ("打开 /home/王/ct.nii.gz 并分割", [L("/home/王/ct.nii.gz"), S()]),
+]
+
+ALL_CASES = CASES_BASIC + CASES_VARIANTS + CASES_HARDER + CASES_COMPOUND + CASES_PHRASING + CASES_MORE
 
 
 @pytest.mark.parametrize(

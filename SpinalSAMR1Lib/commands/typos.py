@@ -52,7 +52,7 @@ PROTECTED: Final = frozenset(
     send sent set shall she ship shoe shop short should show side sign since sing sir sit size skin sky
     slow small snow so some son soon sort sound speak spice spot star start stay step still stop store
     story such sun sure take talk task tell ten test text than thank that the their them then there these
-    they thing think this those though thus time tip to today told tone too took top toward town tree
+    they thing think this those though thus time tip to today told tone too took top toward town
     true try turn two type under until up upon us use used very wait walk wall want war warm was wash
     watch water wave way we weak wear weather week well went were wet what whatever when where whether
     which while white who whole whom whose why wide wife will wind wine wish with without woman won
