@@ -50,7 +50,9 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "backbone": info.backbone,
         "normalization": info.normalization,
         "lora": json.dumps(
-            None if info.lora is None else info.lora.__dict__ | {"targets": list(info.lora.targets)}
+            None
+            if info.lora is None
+            else info.lora.__dict__ | {"targets": list(info.lora.targets), "layers": list(info.lora.layers)}
         ),
         "cbam": json.dumps(info.cbam),
         "crop_margin": json.dumps(info.crop_margin),
@@ -97,7 +99,10 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     lora = json.loads(meta.get("lora", "null"))
     if lora:
         settings = LoraSettings(
-            rank=int(lora["rank"]), alpha=float(lora["alpha"]), targets=tuple(lora["targets"]), dropout=0.0
+            rank=int(lora["rank"]),
+            alpha=float(lora["alpha"]),
+            targets=tuple(lora["targets"]),
+            layers=tuple(lora.get("layers", ())),
         )
         inject_lora(model.image_encoder, settings)
         model.info.lora = settings

@@ -7,6 +7,7 @@ peft initialises LoRA's B matrices to zero: an injected but untrained adapter ch
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -16,12 +17,22 @@ DEFAULT_TARGETS: tuple[str, ...] = ("qkv", "proj")
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """LoRA hyper-parameters: rank r, scaling alpha (update scaled by alpha / r), target module names."""
+    """LoRA hyper-parameters: rank r, scaling alpha (update scaled by alpha / r), target module names,
+    and optionally the encoder stages (module path prefixes such as "layers.3") to restrict LoRA to."""
 
     rank: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = field(default=DEFAULT_TARGETS)
     dropout: float = 0.0
+    layers: tuple[str, ...] = ()
+
+    def target_modules(self) -> list[str] | str:
+        """peft's ``target_modules``: name suffixes, or a full-match regex when ``layers`` restricts them."""
+        if not self.layers:
+            return list(self.targets)
+        stages = "|".join(re.escape(p) for p in self.layers)
+        names = "|".join(re.escape(t) for t in self.targets)
+        return rf"(?:.*\.)?(?:{stages})\..*\.(?:{names})"
 
 
 def inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
@@ -34,7 +45,7 @@ def inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
         r=settings.rank,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=list(settings.targets),
+        target_modules=settings.target_modules(),
         bias="none",
     )
     return inject_adapter_in_model(config, encoder)
