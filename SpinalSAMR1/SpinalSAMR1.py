@@ -38,13 +38,13 @@ from slicer.util import VTKObservationMixin
 from vtk.util import numpy_support
 
 try:
-    import SpinalSAMR1Lib
+    import SpinalSAMR1Lib  # noqa: F401  (found on sys.path, e.g. packaged with the module)
 except ImportError:  # running from a source checkout: the library sits next to this module's folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import SpinalSAMR1Lib
 
 from SpinalSAMR1Lib import geometry
 from SpinalSAMR1Lib.errors import UserError
+from SpinalSAMR1Lib.model.names import DEFAULT_MODEL, MODEL_NAMES  # torch-free
 from SpinalSAMR1Lib.slicer_support import (
     Edit,
     Job,
@@ -60,12 +60,6 @@ from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor, run_act
 from SpinalSAMR1Lib.slicer_support.undo import crop
 
 MODULE_NAME = "SpinalSAMR1"
-MODEL_NAMES = ("spinal", "litemedsam", "vit_b", "vit_l", "vit_h")
-# Mirrors SpinalSAMR1Lib.model.DEFAULT_MODEL without importing torch (not installed yet at load time).
-_SPINAL_ADAPTER = os.path.join(
-    os.path.dirname(SpinalSAMR1Lib.__file__), "resources", "adapters", "spinal.safetensors"
-)
-DEFAULT_MODEL = "spinal" if os.path.isfile(_SPINAL_ADAPTER) else "litemedsam"
 SLICE_VIEWS = ("Red", "Yellow", "Green")
 ORIENTATION_VIEWS = {"Axial": "axial", "Sagittal": "sagittal", "Coronal": "coronal"}
 # Import names of the packages in Resources/requirements.txt, to check without importing them.

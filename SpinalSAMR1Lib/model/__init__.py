@@ -1,34 +1,36 @@
-"""Models: one registry of SAM-family backbones, LoRA + CBAM adapters, verification and device status."""
+"""Models: one registry of SAM-family backbones, LoRA + CBAM adapters, verification and device status.
 
-from .adapter import apply_adapter, read_adapter, save_adapter
-from .diagnostics import device_status, verify
-from .lora import LoraSettings, inject_lora
-from .registry import (
-    BACKBONES,
-    DEFAULT_MODEL,
-    MODEL_NAMES,
-    SPINAL_ADAPTER,
-    build_backbone,
-    load_model,
-    resolve_device,
-)
-from .spine_sam import ModelInfo, SpineSAM
+Names (``MODEL_NAMES``, ``DEFAULT_MODEL``) come from :mod:`.names` and need no torch; everything else is
+imported on first use.
+"""
 
-__all__ = [
-    "BACKBONES",
-    "DEFAULT_MODEL",
-    "MODEL_NAMES",
-    "SPINAL_ADAPTER",
-    "LoraSettings",
-    "ModelInfo",
-    "SpineSAM",
-    "apply_adapter",
-    "build_backbone",
-    "device_status",
-    "inject_lora",
-    "load_model",
-    "read_adapter",
-    "resolve_device",
-    "save_adapter",
-    "verify",
-]
+from __future__ import annotations
+
+import importlib
+
+from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
+
+_LAZY = {
+    "apply_adapter": ".adapter",
+    "read_adapter": ".adapter",
+    "save_adapter": ".adapter",
+    "device_status": ".diagnostics",
+    "verify": ".diagnostics",
+    "LoraSettings": ".lora",
+    "inject_lora": ".lora",
+    "build_backbone": ".registry",
+    "load_model": ".registry",
+    "resolve_device": ".registry",
+    "ModelInfo": ".spine_sam",
+    "SpineSAM": ".spine_sam",
+}
+
+__all__ = ["BACKBONES", "DEFAULT_MODEL", "MODEL_NAMES", "SPINAL_ADAPTER", *sorted(_LAZY)]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

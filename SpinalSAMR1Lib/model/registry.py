@@ -18,12 +18,8 @@ import torch
 from ..errors import UserError
 from .adapter import apply_adapter
 from .checkpoints import detect_backbone, read_state_dict
+from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
 from .spine_sam import ModelInfo, SpineSAM
-
-BACKBONES: tuple[str, ...] = ("litemedsam", "vit_b", "vit_l", "vit_h")
-SPINAL_ADAPTER = Path(__file__).resolve().parents[1] / "resources" / "adapters" / "spinal.safetensors"
-MODEL_NAMES: tuple[str, ...] = ("spinal", *BACKBONES)
-DEFAULT_MODEL = "spinal" if SPINAL_ADAPTER.is_file() else "litemedsam"
 
 
 def _medsam_lite():
