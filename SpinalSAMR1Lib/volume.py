@@ -138,7 +138,17 @@ def segment_slice(
     key = None if cache_key is None else (cache_key, view, index, win)
     pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
     out = pred.predict(points_xy=xy, labels=labels, box=box)
-    return SliceResult(out.mask, index, out.score, frame, out.logits)
+    mask = out.mask if box is None else _clip_to_box(out.mask, box)
+    return SliceResult(mask, index, out.score, frame, out.logits)
+
+
+def _clip_to_box(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The mask without pixels whose centres lie outside the ROI's box: a result stays inside the box."""
+    x0, y0 = int(np.ceil(box[0] - 1e-6)), int(np.ceil(box[1] - 1e-6))
+    x1, y1 = int(np.floor(box[2] + 1e-6)), int(np.floor(box[3] + 1e-6))
+    clipped = np.zeros_like(mask)
+    clipped[y0 : y1 + 1, x0 : x1 + 1] = mask[y0 : y1 + 1, x0 : x1 + 1]
+    return clipped
 
 
 def _box_of(mask: np.ndarray, pad: float) -> np.ndarray | None:
@@ -176,7 +186,7 @@ def segment_volume(
 
     Two modes:
     - ROI (default when an ROI is given and ``propagate`` is not True): the ROI's box on every slice
-      in its extent along the view normal.
+      in its extent along the view normal. Results never extend outside the ROI.
     - Propagation (default with points only): segment the prompted slice, then walk both directions,
       prompting each next slice with the previous mask's box and logits; stop when the mask vanishes
       (< ``min_area`` pixels), grows more than threefold at once, or leaves the ROI.
@@ -263,11 +273,12 @@ def _propagate(array, ijk_to_ras, prompts, view, span, roi_box, min_area, labels
             )
             pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
             out = pred.predict(box=box, mask_logits=prev.logits)
-            area = int(out.mask.sum())
+            mask = out.mask if roi_box is None else _clip_to_box(out.mask, roi_box)
+            area = int(mask.sum())
             if area < min_area or area > 3 * max(int(prev.mask.sum()), 1):
                 break
-            geo.insert_slice(labels, frame, index, out.mask.astype(np.uint8))
-            prev = SliceResult(out.mask, index, out.score, frame, out.logits)
+            geo.insert_slice(labels, frame, index, mask.astype(np.uint8))
+            prev = SliceResult(mask, index, out.score, frame, out.logits)
             done += 1
             if progress is not None:
                 progress(done, total)
