@@ -11,10 +11,17 @@ from ..errors import UserError
 _COMMANDS = ("demo", "segment", "evaluate", "info", "chat", "train", "bench")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spinalsam-r1",
         description="Prompt-driven spine CT segmentation (SAM + LoRA + CBAM) and chat commands.",
     )

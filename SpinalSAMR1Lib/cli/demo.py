@@ -33,6 +33,12 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace earlier demo outputs in --out")
     p.add_argument("--view", default="axial", choices=("axial", "sagittal", "coronal"))
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default: %(default)s)")
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        default=["L1", "L2", "L3", "L4", "L5"],
+        help="consecutive vertebrae to build and segment, superior first (default: L1-L5)",
+    )
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.out} already holds demo results ({existing[0]}, ...); pass --overwrite or --out DIR"
         )
     print("building the synthetic lumbar CT phantom ...")
-    ph = make_lumbar_phantom(seed=args.seed)
+    ph = make_lumbar_phantom(seed=args.seed, levels=args.levels)
     vol = Volume(ph.image, ph.ijk_to_ras)
     predictor = load_predictor(args)
     print(f"model: {predictor.model.info.name} on {predictor.model.device}; view: {args.view}")
