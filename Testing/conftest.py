@@ -1,0 +1,30 @@
+"""Shared fixtures: the development data folder (../shared/data) and one LiteMedSAM predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"development data not found at {SHARED_DATA} (it sits beside the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def lite_model():
+    from SpinalSAMR1Lib.model import load_model
+
+    return load_model("litemedsam", device="cpu")
+
+
+@pytest.fixture()
+def lite_predictor(lite_model):
+    from SpinalSAMR1Lib.predictor import Predictor
+
+    return Predictor(lite_model, cache_mb=64)
