@@ -110,12 +110,22 @@ def evaluate_slices(
     masks_dir: Path,
     prompt: str = "box",
     progress: Callable[[Row], None] | None = None,
+    tail_fraction: float | None = None,
 ) -> list[Row]:
-    """Evaluate every image/mask pair of two folders; one :class:`Row` per image."""
+    """Evaluate every image/mask pair of two folders; one :class:`Row` per image.
+
+    ``tail_fraction``: only the last fraction of the pairs in natural name order (the validation split
+    that ``spinalsam-r1 train`` holds back with the same fraction).
+    """
     if prompt not in PROMPT_KINDS:
         raise UserError(f"--prompt must be one of {', '.join(PROMPT_KINDS)}")
+    pairs = slice_pairs(Path(images_dir), Path(masks_dir))
+    if tail_fraction is not None:
+        if not 0 < tail_fraction <= 1:
+            raise UserError("the validation fraction must be in (0, 1]")
+        pairs = pairs[len(pairs) - int(round(len(pairs) * tail_fraction)) :]
     rows = []
-    for image_path, mask_path in slice_pairs(Path(images_dir), Path(masks_dir)):
+    for image_path, mask_path in pairs:
         image, ref = read_image_2d(image_path), read_image_2d(mask_path) > 0
         if image.shape != ref.shape:
             raise UserError(f"{image_path.name}: image {image.shape} and mask {ref.shape} differ in size")

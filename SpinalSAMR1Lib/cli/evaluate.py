@@ -27,6 +27,13 @@ def register(sub) -> None:
     p.add_argument(
         "--prompt", choices=("box", "points"), default="box", help="prompt derived from the ground truth"
     )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="2D: only the last fraction of the slices (natural file order), i.e. the validation "
+        "split of `spinalsam-r1 train --val-fraction F`",
+    )
     p.add_argument("--json", type=Path, help="write per-image results and means to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -50,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if two_d:
         if not (args.images and args.masks):
             raise UserError("2D evaluation needs both --images and --masks")
-        rows = ev.evaluate_slices(predictor, args.images, args.masks, args.prompt, progress=show)
+        rows = ev.evaluate_slices(
+            predictor, args.images, args.masks, args.prompt, progress=show, tail_fraction=args.val_fraction
+        )
         unit = "px"
     else:
         rows = _evaluate_3d(args, predictor, show)
