@@ -138,19 +138,6 @@ def evaluate_slices(
     return rows
 
 
-def label_roi(labels: np.ndarray, label: int, ijk_to_ras: np.ndarray, margin_mm: float = 0.0) -> geo.Roi:
-    """Axis-aligned (in RAS) ROI around all voxels of ``label``, grown by ``margin_mm``."""
-    kk, jj, ii = np.nonzero(labels == label)
-    if len(ii) == 0:
-        raise UserError(f"label {label} is not present in the label map")
-    lo = np.array([ii.min(), jj.min(), kk.min()], float) - 0.5
-    hi = np.array([ii.max(), jj.max(), kk.max()], float) + 0.5
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-    ras = geo.ijk_to_ras_points(corners, ijk_to_ras)
-    rlo, rhi = ras.min(axis=0) - margin_mm, ras.max(axis=0) + margin_mm
-    return geo.Roi(center=(rlo + rhi) / 2, size=rhi - rlo)
-
-
 def evaluate_volume(
     predictor: Predictor,
     volume: Volume,
@@ -169,7 +156,7 @@ def evaluate_volume(
     for label in label_ids:
         ref = labels == label
         if prompt == "box":
-            prompts = Prompts(roi=label_roi(labels, label, volume.ijk_to_ras))
+            prompts = Prompts(roi=geo.label_roi(labels, label, volume.ijk_to_ras))
         else:
             prompts = Prompts(points_ras=_central_point_ras(ref, volume.ijk_to_ras, view), labels=[1])
         t0 = time.perf_counter()

@@ -269,6 +269,20 @@ def roi_to_box(roi: Roi, ijk_to_ras: np.ndarray, frame: ViewFrame) -> tuple[np.n
     return box, (first, last)
 
 
+def label_roi(labels: np.ndarray, label: int, ijk_to_ras: np.ndarray, margin_mm: float = 0.0) -> Roi:
+    """RAS-aligned ROI around the full extent of the voxels equal to ``label`` (their centres +- half a
+    voxel, corners mapped through ``ijk_to_ras``), grown by ``margin_mm`` on every side."""
+    kk, jj, ii = np.nonzero(labels == label)
+    if len(ii) == 0:
+        raise ValueError(f"label {label} is not present in the label map")
+    lo = np.array([ii.min(), jj.min(), kk.min()], float) - 0.5
+    hi = np.array([ii.max(), jj.max(), kk.max()], float) + 0.5
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    ras = ijk_to_ras_points(corners, ijk_to_ras)
+    rlo, rhi = ras.min(axis=0) - margin_mm, ras.max(axis=0) + margin_mm
+    return Roi(center=(rlo + rhi) / 2, size=rhi - rlo)
+
+
 def resample_nearest(
     src_array: np.ndarray,
     src_ijk_to_ras: np.ndarray,

@@ -30,7 +30,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Phantom", "PhantomRoi", "make_lumbar_phantom", "phantom_roi"]
+from .geometry import Roi, label_roi
+
+__all__ = ["Phantom", "make_lumbar_phantom", "phantom_roi"]
 
 HU_AIR, HU_FAT, HU_SOFT, HU_CSF, HU_DISC = -1000.0, -100.0, 40.0, 15.0, 80.0
 HU_CANCELLOUS, HU_CORTICAL = 250.0, 900.0
@@ -82,14 +84,6 @@ class Phantom:
         if level not in self.levels:
             raise ValueError(f"level {level!r} is not in this phantom; it has {', '.join(self.levels)}")
         return self.levels.index(level) + 1
-
-
-class PhantomRoi(NamedTuple):
-    """An axis-aligned RAS box: centre (3,) mm, full size (3,) mm, axes as columns (eye(3))."""
-
-    center: np.ndarray
-    size: np.ndarray
-    axes: np.ndarray
 
 
 class _Level(NamedTuple):
@@ -301,22 +295,10 @@ def _check_fits(labels: np.ndarray, n_levels: int) -> None:
         )
 
 
-def phantom_roi(phantom: Phantom, level: str, margin_mm: float = 3.0) -> PhantomRoi:
+def phantom_roi(phantom: Phantom, level: str, margin_mm: float = 3.0) -> Roi:
     """The RAS box enclosing ``level``'s labelled voxels (their full extent, +-half a voxel) plus a margin.
 
     The voxel bounding box's corners are mapped through ``ijk_to_ras`` and the box is taken in RAS, so
-    the direction flips are handled. Returns centre (3,) and size (3,) in mm and axes ``eye(3)``; pass it
-    on as ``geometry.Roi(*roi)``.
+    the direction flips are handled. Returns a :class:`~SpinalSAMR1Lib.geometry.Roi` (axes ``eye(3)``).
     """
-    kji = np.nonzero(phantom.labels == phantom.label_value(level))
-    lo_ijk = np.array([kji[2].min(), kji[1].min(), kji[0].min()], float) - 0.5
-    hi_ijk = np.array([kji[2].max(), kji[1].max(), kji[0].max()], float) + 0.5
-    corners = np.array([[c[0], c[1], c[2], 1.0] for c in _corners(lo_ijk, hi_ijk)])
-    ras = (corners @ np.asarray(phantom.ijk_to_ras, float).T)[:, :3]
-    lo, hi = ras.min(axis=0) - margin_mm, ras.max(axis=0) + margin_mm
-    return PhantomRoi(center=(lo + hi) / 2.0, size=hi - lo, axes=np.eye(3))
-
-
-def _corners(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float, float]]:
-    """The 8 corners of the box [lo, hi] in 3D."""
-    return [(a, b, c) for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])]
+    return label_roi(phantom.labels, phantom.label_value(level), phantom.ijk_to_ras, margin_mm)

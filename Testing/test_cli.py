@@ -93,9 +93,7 @@ def test_segment_volume_output_is_aligned_with_the_input(shared_data, tmp_path):
     """A box around L1 (label 31) of the TotalSegmentator example, in RAS mm, gives labels on L1."""
     root = shared_data / "totalseg_example"
     ct, seg = read_volume(root / "example_ct_sm.nii.gz"), read_volume(root / "example_seg.nii.gz")
-    from SpinalSAMR1Lib.evaluation import label_roi
-
-    roi = label_roi(seg.array, 31, seg.ijk_to_ras)
+    roi = geo.label_roi(seg.array, 31, seg.ijk_to_ras)
     lo, hi = roi.center - roi.size / 2, roi.center + roi.size / 2
     out = tmp_path / "l1.nii.gz"
     code = main(

@@ -7,7 +7,7 @@ import pytest
 
 from SpinalSAMR1Lib import geometry as geo
 from SpinalSAMR1Lib import metrics
-from SpinalSAMR1Lib.evaluation import label_roi
+from SpinalSAMR1Lib.geometry import label_roi
 from SpinalSAMR1Lib.phantom import make_lumbar_phantom
 from SpinalSAMR1Lib.volume import Cancelled, Prompts, segment_slice, segment_volume
 

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import metrics
-    from ..evaluation import label_roi
+    from ..geometry import label_roi
     from ..io import Volume, write_labelmap, write_volume
     from ..phantom import make_lumbar_phantom
     from ..volume import Prompts, segment_volume
