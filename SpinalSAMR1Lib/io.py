@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import UserError
 from .geometry import Roi
 
@@ -132,13 +132,6 @@ def read_image_2d(path: str | os.PathLike) -> np.ndarray:
     return a
 
 
-def _atomic_target(path: Path, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
@@ -149,20 +142,14 @@ def write_volume(
 ) -> Path:
     """Write a (k, j, i) array with exactly the given geometry, atomically. Returns the path."""
     sitk = _sitk()
-    target = _atomic_target(Path(path), overwrite)
+    target = Path(path)
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
     spacing, origin, direction = _itk_geometry(ijk_to_ras)
     image.SetSpacing(spacing)
     image.SetOrigin(origin)
     image.SetDirection(direction)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=_suffix(target), dir=target.parent)
-    os.close(fd)
-    try:
-        sitk.WriteImage(image, tmp, True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target, overwrite, _suffix(target)) as tmp:
+        sitk.WriteImage(image, str(tmp), True)
     return target
 
 
@@ -179,15 +166,9 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, overwrite: bool = False)
     """Write an 8-bit (rows, cols[, 3]) image as PNG, atomically."""
     from PIL import Image
 
-    target = _atomic_target(Path(path), overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=target.parent)
-    os.close(fd)
-    try:
+    target = Path(path)
+    with atomic_path(target, overwrite, ".png") as tmp:
         Image.fromarray(np.asarray(rgb, np.uint8)).save(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 

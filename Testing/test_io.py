@@ -62,6 +62,7 @@ def test_write_refuses_to_overwrite_and_is_atomic(tmp_path):
     write_labelmap(target, np.zeros((2, 3, 4)), ref, overwrite=True)
     assert read_volume(target).array.sum() == 0
     assert [p.name for p in tmp_path.iterdir()] == ["seg.nii.gz"]  # no temporary files left
+    assert target.stat().st_mode & 0o044  # readable by others, like any file (not mkstemp's 0600)
     with pytest.raises(ValueError, match="differs"):
         write_labelmap(tmp_path / "other.nii.gz", np.zeros((3, 3, 3)), ref)
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
-
-from ..errors import UserError
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +49,10 @@ def finite_or_none(obj):
 
 def write_json(path: Path, data, overwrite: bool = False) -> None:
     """Write JSON atomically; refuse to replace an existing file unless ``overwrite``."""
-    if path.exists() and not overwrite:
-        raise UserError(f"{path} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(finite_or_none(data), fh, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
+    from ..atomic import atomic_path
+
+    with atomic_path(path, overwrite, ".json") as tmp:
+        tmp.write_text(json.dumps(finite_or_none(data), indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def fmt(value: float, digits: int = 4) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_path
 from ..errors import UserError
 from .lora import LoraSettings, inject_lora
 from .spine_sam import SpineSAM
@@ -59,15 +59,8 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "extra": json.dumps(extra or {}),
     }
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target, overwrite=True, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return target
 
 
