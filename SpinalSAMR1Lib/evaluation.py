@@ -72,11 +72,14 @@ def score(pred: np.ndarray, ref: np.ndarray, spacing=None) -> dict[str, float]:
     }
 
 
-def predict_2d(predictor: Predictor, image: np.ndarray, ref: np.ndarray, prompt: str) -> np.ndarray:
-    """Predict a 2D mask with prompts derived from ``ref`` (see module docstring)."""
+def predict_2d(
+    predictor: Predictor, image: np.ndarray, ref: np.ndarray, prompt: str, window: tuple | str | None = "auto"
+) -> np.ndarray:
+    """Predict a 2D mask with prompts derived from ``ref`` (see module docstring); ``window`` as in
+    :func:`~SpinalSAMR1Lib.intensity.to_model_range` (None for images already in 0..255)."""
     from .intensity import to_model_range
 
-    predictor.set_image(to_model_range(image))
+    predictor.set_image(to_model_range(image, window))
     if prompt == "box":
         box = box_from_mask(ref)
         return np.zeros_like(ref, bool) if box is None else predictor.predict(box=box).mask

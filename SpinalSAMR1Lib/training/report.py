@@ -72,7 +72,7 @@ def plot_samples(model, samples, path: Path, per_view: int = 2, height: int = 25
     tiles = []
     for view in dict.fromkeys(s.view for s in samples):
         for s in [x for x in samples if x.view == view][:per_view]:
-            mask = predict_2d(pred, s.image, s.mask, "box")
+            mask = predict_2d(pred, s.image, s.mask, "box", window=None)
             rgb = overlay(s.image, mask.astype(np.uint8), outline=boundary(s.mask))
             im = Image.fromarray(rgb)
             tiles.append(im.resize((max(1, int(im.width * height / im.height)), height)))

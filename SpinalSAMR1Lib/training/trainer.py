@@ -245,7 +245,7 @@ def validate(model: SpineSAM, samples: list[Sample]) -> dict:
     out: dict[str, list[float]] = {}
     for s in samples:
         for prompt in ("box", "points"):
-            mask = predict_2d(pred, s.image, s.mask, prompt)
+            mask = predict_2d(pred, s.image, s.mask, prompt, window=None)  # samples are already 0..255
             out.setdefault(f"{s.view}/{prompt}", []).append(score(mask, s.mask)["dice"])
     result = {k: float(np.mean(v)) for k, v in out.items()}
     boxes = [v for k, v in result.items() if k.endswith("/box")]
