@@ -168,3 +168,22 @@ def test_unknown_model_name_and_unavailable_cuda():
         with pytest.raises(UserError, match="CUDA"):
             load_model("litemedsam", device="cuda")
     assert np.isfinite(1.0)
+
+
+def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, lite_model):
+    """On a validation slice (held back from training) the spinal model segments the sagittal spine far
+    better than zero-shot LiteMedSAM from the same tight box."""
+    from SpinalSAMR1Lib import metrics
+    from SpinalSAMR1Lib.evaluation import predict_2d
+    from SpinalSAMR1Lib.io import read_image_2d
+    from SpinalSAMR1Lib.model import DEFAULT_MODEL, SPINAL_ADAPTER
+    from SpinalSAMR1Lib.predictor import Predictor
+
+    assert DEFAULT_MODEL == "spinal" and SPINAL_ADAPTER.stat().st_size < 20 * 2**20
+    spinal = load_model()
+    assert spinal.info.name == "spinal" and verify(spinal)["adapter"]["ok"]
+    root = shared_data / "spine_ct_slices" / "sagittal"
+    image, ref = read_image_2d(root / "image" / "RN14.png"), read_image_2d(root / "mask" / "RN14.png") > 0
+    d_spinal = metrics.dice(predict_2d(Predictor(spinal), image, ref, "box"), ref)
+    d_base = metrics.dice(predict_2d(Predictor(lite_model), image, ref, "box"), ref)
+    assert d_spinal > 0.85 and d_spinal > d_base + 0.1
