@@ -101,6 +101,15 @@ def slice_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     return sorted(pairs, key=lambda pair: _natural_key(pair[0].name))
 
 
+def split_tail(items: list, fraction: float) -> tuple[list, list]:
+    """(head, tail): the last ``fraction`` of ``items`` (rounded) is the tail. Validation uses the tail of
+    slices in file order because neighbouring slices are nearly identical: a random split would leak."""
+    if not 0 <= fraction <= 1:
+        raise UserError(f"the validation fraction must be between 0 and 1, got {fraction}")
+    cut = len(items) - int(round(len(items) * fraction))
+    return items[:cut], items[cut:]
+
+
 def _natural_key(name: str) -> list:
     import re
 
@@ -124,9 +133,7 @@ def evaluate_slices(
         raise UserError(f"--prompt must be one of {', '.join(PROMPT_KINDS)}")
     pairs = slice_pairs(Path(images_dir), Path(masks_dir))
     if tail_fraction is not None:
-        if not 0 < tail_fraction <= 1:
-            raise UserError("the validation fraction must be in (0, 1]")
-        pairs = pairs[len(pairs) - int(round(len(pairs) * tail_fraction)) :]
+        pairs = split_tail(pairs, tail_fraction)[1]
     rows = []
     for image_path, mask_path in pairs:
         image, ref = read_image_2d(image_path), read_image_2d(mask_path) > 0

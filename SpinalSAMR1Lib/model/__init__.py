@@ -6,8 +6,7 @@ imported on first use.
 
 from __future__ import annotations
 
-import importlib
-
+from .._lazy import lazy_attributes
 from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
 
 _LAZY = {
@@ -28,9 +27,4 @@ _LAZY = {
 __all__ = ["BACKBONES", "DEFAULT_MODEL", "MODEL_NAMES", "SPINAL_ADAPTER", *sorted(_LAZY)]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

@@ -15,6 +15,7 @@ import numpy as np
 from .. import geometry as geo
 from ..errors import UserError
 from ..evaluation import slice_pairs
+from ..evaluation import split_tail as evaluation_split_tail
 from ..intensity import choose_window, to_model_range
 from ..io import read_image_2d, read_volume
 
@@ -94,16 +95,11 @@ def load_volume_slices(
 
 
 def split_tail(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
-    """(train, validation): the last ``fraction`` of each view's samples, in file order, validate.
-
-    Neighbouring slices are nearly identical, so a random split would leak; the tail is a contiguous
-    block, like unseen slices of the same kind.
-    """
+    """(train, validation): per view, the last ``fraction`` of the samples in file order validate
+    (see :func:`SpinalSAMR1Lib.evaluation.split_tail`)."""
     train, val = [], []
     for view in dict.fromkeys(s.view for s in samples):
-        group = [s for s in samples if s.view == view]
-        n_val = int(round(len(group) * fraction))
-        cut = len(group) - n_val
-        train += group[:cut]
-        val += group[cut:]
+        head, tail = evaluation_split_tail([s for s in samples if s.view == view], fraction)
+        train += head
+        val += tail
     return train, val

@@ -1,0 +1,95 @@
+"""Training pieces: prompt simulation, the cached encoder split, and a tiny end-to-end run with resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter
+from SpinalSAMR1Lib.training import TrainConfig, split_tail, train
+from SpinalSAMR1Lib.training import prompts as pr
+from SpinalSAMR1Lib.training.data import Sample
+from SpinalSAMR1Lib.training.encoder_split import EncoderSplit
+
+
+def _blobs(h=96, w=128):
+    mask = np.zeros((h, w), bool)
+    mask[20:50, 20:50] = True
+    mask[60:90, 70:120] = True
+    image = np.where(mask, 200.0, 90.0).astype(np.float32) + np.random.default_rng(0).normal(0, 5, (h, w))
+    return image.astype(np.float32), mask
+
+
+def test_prompt_simulation_stays_valid():
+    rng = np.random.default_rng(0)
+    _, mask = _blobs()
+    box = pr.box_from_mask(mask)
+    for _ in range(50):
+        j = pr.jitter_box(box, mask.shape, rng)
+        assert 0 <= j[0] <= j[2] <= mask.shape[1] - 1 and 0 <= j[1] <= j[3] <= mask.shape[0] - 1
+    comp = pr.component_target(mask, rng)
+    assert comp is not None and comp.sum() in (30 * 30, 30 * 50) and not (comp & ~mask).any()
+    xy, labels = pr.random_points(mask, rng, n_pos=2, n_neg=3)
+    inside = mask[xy[:, 1].astype(int), xy[:, 0].astype(int)]
+    np.testing.assert_array_equal(inside, labels == 1)
+    pred = mask.copy()
+    pred[60:90, 70:120] = False  # missed the second blob
+    point, label = pr.correction_point(pred, mask)
+    assert label == 1 and mask[int(point[1]), int(point[0])] and not pred[int(point[1]), int(point[0])]
+    assert pr.correction_point(mask, mask) is None
+
+
+def test_encoder_split_caches_frozen_stages_and_is_exact():
+    model = load_model("litemedsam")
+    inject_lora(model.image_encoder, LoraSettings(rank=2, layers=("layers.3",)))
+    for name, p in model.image_encoder.named_parameters():
+        p.requires_grad = "lora_" in name
+    split = EncoderSplit(model.image_encoder, "litemedsam")
+    assert [n for n, _ in split.prefix_stages] == ["patch_embed", "layers.0", "layers.1", "layers.2"]
+    x = torch.rand(1, 3, 256, 256)
+    with torch.no_grad():
+        torch.testing.assert_close(split.suffix(split.prefix(x)), model.image_encoder(x))
+
+
+def test_split_tail_holds_back_the_end_of_each_view():
+    samples = [
+        Sample(f"{v}/{i}", v, np.zeros((2, 2)), np.zeros((2, 2), bool)) for v in ("a", "b") for i in range(10)
+    ]
+    train_s, val_s = split_tail(samples, 0.2)
+    assert [s.name for s in val_s] == ["a/8", "a/9", "b/8", "b/9"] and len(train_s) == 16
+
+
+def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
+    image, mask = _blobs()
+    samples = [Sample(f"axial/{i}", "axial", image, mask) for i in range(2)]
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"),
+        epochs=1,
+        variants=1,
+        batch_size=2,
+        lora_layers=("layers.3",),
+        seed=0,
+        device="cpu",
+    )
+    result = train(cfg, samples, samples[:1], log=lambda *_: None)
+    run = tmp_path / "run"
+    for name in (
+        "best.safetensors",
+        "last.safetensors",
+        "state.pt",
+        "history.json",
+        "curves.png",
+        "samples.png",
+    ):
+        assert (run / name).exists(), name
+    tensors, meta = read_adapter(run / "best.safetensors")
+    assert any("lora_" in k for k in tensors) and any(k.startswith("cbam.") for k in tensors)
+    assert json.loads(meta["crop_margin"]) == 0.1
+    assert len(result["history"]) == 1 and 0 <= result["history"][0]["val"]["axial/box"] <= 1
+    cfg.epochs = 2
+    resumed = train(cfg, samples, samples[:1], resume=True, log=lambda *_: None)
+    assert [h["epoch"] for h in resumed["history"]] == [0, 1]
+    model = load_model("litemedsam", adapter=run / "last.safetensors")
+    assert model.info.adapter and model.cbam is not None
