@@ -70,6 +70,22 @@ class SliceResult:
 
 
 _PREDICTORS: dict[str, Predictor] = {}
+_WINDOWS: dict[Hashable, tuple[float, float] | None] = {}  # resolved "auto" windows per cached volume
+
+
+def _resolve_window(array: np.ndarray, window, cache_key: Hashable | None):
+    """The (level, width) for a whole volume. "auto" scans every voxel, so for a volume named by
+    ``cache_key`` (interactive use: one call per click) it is resolved once, like its embeddings."""
+    if isinstance(window, tuple) or window is None:
+        return window
+    if cache_key is None:
+        return choose_window(array, window)
+    key = (cache_key, array.shape, str(array.dtype), window)
+    if key not in _WINDOWS:
+        if len(_WINDOWS) >= 32:
+            _WINDOWS.pop(next(iter(_WINDOWS)))
+        _WINDOWS[key] = choose_window(array, window)
+    return _WINDOWS[key]
 
 
 def get_predictor(model=None) -> Predictor:
@@ -133,7 +149,7 @@ def segment_slice(
     xy, labels, box = _slice_prompts(prompts, ijk_to_ras, frame, index)
     if xy is None and box is None:
         raise ValueError(f"no prompt lies on {view} slice {index}")
-    win = window if isinstance(window, tuple) or window is None else choose_window(array, window)
+    win = _resolve_window(array, window, cache_key)
     image = to_model_range(geo.extract_slice(array, frame, index), win)
     key = None if cache_key is None else (cache_key, view, index, win)
     pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
@@ -195,7 +211,7 @@ def segment_volume(
     """
     frame = geo.view_frame(ijk_to_ras, array.shape, view)
     pred = predictor or get_predictor(model)
-    win = choose_window(array, window) if not (isinstance(window, tuple) or window is None) else window
+    win = _resolve_window(array, window, cache_key)
     first, last = 0, frame.num_slices - 1
     roi_box = None
     if prompts.roi is not None:
