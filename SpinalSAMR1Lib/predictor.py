@@ -56,12 +56,24 @@ def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_siz
     return rx0, ry0, rx1, ry1
 
 
-def resized_shape(h: int, w: int, size: int, aspect: float = 1.0) -> tuple[int, int]:
+def resized_shape(
+    h: int, w: int, size: int, aspect: float = 1.0, max_stretch: float = 1.0
+) -> tuple[int, int]:
     """(rows, cols) after scaling the physically longest side to ``size`` (SAM's rule, rounded);
-    ``aspect`` = row spacing / column spacing."""
+    ``aspect`` = row spacing / column spacing.
+
+    ``max_stretch`` > 1 then scales the short side up by up to that factor (never beyond ``size``): a
+    tall sagittal crop of the whole lumbar spine fills more of the square input, so the column gets
+    more encoder pixels across it at no extra cost. Adapters trained that way record the factor.
+    """
     ph, pw = h * aspect, float(w)
     scale = size / max(ph, pw)
-    return max(1, min(size, int(ph * scale + 0.5))), max(1, min(size, int(pw * scale + 0.5)))
+    nh, nw = ph * scale, pw * scale
+    if nh < nw:
+        nh = min(float(size), nh * max_stretch)
+    else:
+        nw = min(float(size), nw * max_stretch)
+    return max(1, min(size, int(nh + 0.5))), max(1, min(size, int(nw + 0.5)))
 
 
 class Predictor:
@@ -116,7 +128,7 @@ class Predictor:
         crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
         size = self.model.image_size
         h, w = crop.shape
-        nh, nw = resized_shape(h, w, size, self._aspect)
+        nh, nw = resized_shape(h, w, size, self._aspect, self.model.info.max_stretch)
         x = crop[None, None].expand(1, 3, h, w).to(self.model.device)
         x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
         x = F.pad(self.model.normalize(x), (0, size - nw, 0, size - nh))

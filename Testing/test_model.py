@@ -121,6 +121,7 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     model.info.lora = LoraSettings(rank=4, alpha=8, layers=("layers.3",))
     model.add_cbam()
     model.info.crop_margin = 0.1
+    model.info.max_stretch = 2.5
     model.mask_decoder.requires_grad_(True)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -131,7 +132,7 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     assert meta["backbone"] == "litemedsam" and any(k.startswith("mask_decoder.") for k in tensors)
     assert path.stat().st_size < 20 * 2**20
     loaded = load_model("litemedsam", adapter=path)
-    assert loaded.info.crop_margin == 0.1 and loaded.cbam is not None
+    assert loaded.info.crop_margin == 0.1 and loaded.info.max_stretch == 2.5 and loaded.cbam is not None
     x = _image(model)
     with torch.no_grad():
         a, b = _box_logits(model, model.encode(x)), _box_logits(loaded, loaded.encode(x))

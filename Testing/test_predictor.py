@@ -81,6 +81,28 @@ def test_crop_mode_encodes_around_the_box(lite_model, axial):
     assert not out.mask[:y0].any() and not out.mask[y1:].any()
 
 
+def test_stretched_crop_maps_back_to_the_image_frame(lite_model, axial):
+    """A model that stretches tall crops must still return the mask at the right image pixels: a tall
+    slice (the axial one stacked with a blank copy) gives the same mask in the vertebra's half."""
+    from SpinalSAMR1Lib.predictor import Predictor
+
+    image, ref = axial
+    tall = np.concatenate([image, np.zeros_like(image)], axis=0)
+    tall_ref = np.concatenate([ref, np.zeros_like(ref)], axis=0)
+    old = lite_model.info.max_stretch
+    try:
+        lite_model.info.max_stretch = 2.0
+        pred = Predictor(lite_model)
+        pred.set_image(tall)
+        out = pred.predict(box=box_from_mask(tall_ref))
+        (enc,) = pred._cache.values()
+        assert enc.resized_hw == (256, 256)  # a 2:1 slice fills the square input
+    finally:
+        lite_model.info.max_stretch = old
+    assert not out.mask[ref.shape[0] :].any()
+    assert metrics.dice(out.mask[: ref.shape[0]], ref) > 0.7
+
+
 def test_non_square_pixels_keep_physical_proportions(lite_model, axial):
     """A slice stored with 2x taller pixels, predicted with its spacing, matches the square-pixel result."""
     from SpinalSAMR1Lib.predictor import Predictor
@@ -99,6 +121,11 @@ def test_resize_and_crop_helpers():
     assert resized_shape(512, 512, 256) == (256, 256)
     assert resized_shape(689, 1098, 256) == (161, 256)
     assert resized_shape(20, 512, 256, aspect=2.0) == (20, 256)
+    # stretching widens the short side only, up to the factor and never past the input size
+    assert resized_shape(1000, 250, 256, max_stretch=2.0) == (256, 128)
+    assert resized_shape(250, 1000, 256, max_stretch=3.0) == (192, 256)
+    assert resized_shape(689, 1098, 256, max_stretch=4.0) == (256, 256)
+    assert resized_shape(512, 512, 256, max_stretch=3.0) == (256, 256)
     x0, y0, x1, y1 = crop_rect(np.array([100, 100, 199, 149]), (300, 400), margin=0.1)
     assert x0 <= 100 and y0 <= 100 and x1 >= 200 and y1 >= 150 and x1 <= 400 and y1 <= 300
 

@@ -51,6 +51,12 @@ def register(sub) -> None:
         help="encode a crop this much larger than the box "
         "(fraction of its size per side); negative = whole slice",
     )
+    p.add_argument(
+        "--max-stretch",
+        type=float,
+        default=1.0,
+        help="scale the short side of the encoded crop up by up to this factor (1 = keep proportions)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument(
         "--time-limit", type=float, default=None, help="stop after the epoch that passes N minutes"
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         lora_alpha=args.lora_alpha,
         lora_layers=tuple(args.lora_layers),
         crop_margin=None if args.crop_margin < 0 else args.crop_margin,
+        max_stretch=args.max_stretch,
         epochs=args.epochs,
         variants=args.variants,
         batch_size=args.batch_size,

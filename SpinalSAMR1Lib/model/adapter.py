@@ -56,6 +56,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         ),
         "cbam": json.dumps(info.cbam),
         "crop_margin": json.dumps(info.crop_margin),
+        "max_stretch": json.dumps(info.max_stretch),
         "extra": json.dumps(extra or {}),
     }
     target = Path(path)
@@ -102,6 +103,7 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     if json.loads(meta.get("cbam", "false")):
         model.add_cbam()
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
+    model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = dict(model.named_parameters())
     unknown = sorted(set(tensors) - set(params))

@@ -36,6 +36,7 @@ class ModelInfo:
     lora: LoraSettings | None = None
     cbam: bool = False
     crop_margin: float | None = None
+    max_stretch: float = 1.0  # see predictor.resized_shape
     extra: dict = field(default_factory=dict)
 
 

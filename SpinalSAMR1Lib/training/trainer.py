@@ -43,6 +43,7 @@ class TrainConfig:
     lora_alpha: float = 16.0
     lora_layers: tuple[str, ...] = ("layers.2", "layers.3")
     crop_margin: float | None = 0.1
+    max_stretch: float = 1.0
     epochs: int = 10
     variants: int = 4
     batch_size: int = 4
@@ -87,6 +88,7 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
     if cfg.tune_decoder:
         model.mask_decoder.requires_grad_(True)
     model.info.crop_margin = cfg.crop_margin
+    model.info.max_stretch = cfg.max_stretch
     model.info.name = "spinal"
     return model.to(model.device)
 
@@ -103,7 +105,7 @@ def _input_tensor(model: SpineSAM, image: np.ndarray, rect, aspect: float):
     x0, y0, x1, y1 = rect
     crop = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1]))
     size = model.image_size
-    nh, nw = resized_shape(crop.shape[0], crop.shape[1], size, aspect)
+    nh, nw = resized_shape(crop.shape[0], crop.shape[1], size, aspect, model.info.max_stretch)
     x = crop[None, None].expand(1, 3, *crop.shape).to(model.device)
     x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
     return F.pad(model.normalize(x), (0, size - nw, 0, size - nh)), (nh, nw)
