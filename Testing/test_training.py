@@ -70,6 +70,7 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
         variants=1,
         batch_size=2,
         lora_layers=("layers.3",),
+        max_stretch=1.5,
         seed=0,
         device="cpu",
     )
@@ -86,10 +87,10 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
         assert (run / name).exists(), name
     tensors, meta = read_adapter(run / "best.safetensors")
     assert any("lora_" in k for k in tensors) and any(k.startswith("cbam.") for k in tensors)
-    assert json.loads(meta["crop_margin"]) == 0.1
+    assert json.loads(meta["crop_margin"]) == 0.1 and json.loads(meta["max_stretch"]) == 1.5
     assert len(result["history"]) == 1 and 0 <= result["history"][0]["val"]["axial/box"] <= 1
     cfg.epochs = 2
     resumed = train(cfg, samples, samples[:1], resume=True, log=lambda *_: None)
     assert [h["epoch"] for h in resumed["history"]] == [0, 1]
     model = load_model("litemedsam", adapter=run / "last.safetensors")
-    assert model.info.adapter and model.cbam is not None
+    assert model.info.adapter and model.cbam is not None and model.info.max_stretch == 1.5
