@@ -127,9 +127,14 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
         for name, p in model.named_parameters():
             if "lora_" in name or name.startswith(("cbam.", "mask_decoder.output_upscaling")):
                 p.add_(torch.randn_like(p) * 0.05)
+        # BatchNorm statistics move while LoRA trains; the adapter must carry them.
+        bn = model.image_encoder.layers[3].blocks[0].local_conv.bn
+        bn.running_mean.add_(0.5)
+        bn.running_var.mul_(2.0)
     path = save_adapter(model, tmp_path / "a.safetensors")
     tensors, meta = read_adapter(path)
     assert meta["backbone"] == "litemedsam" and any(k.startswith("mask_decoder.") for k in tensors)
+    assert "image_encoder.layers.3.blocks.0.local_conv.bn.running_var" in tensors
     assert path.stat().st_size < 20 * 2**20
     loaded = load_model("litemedsam", adapter=path)
     assert loaded.info.crop_margin == 0.1 and loaded.info.max_stretch == 2.5 and loaded.cbam is not None

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter
+from SpinalSAMR1Lib.model.adapter import encoder_norm_statistics
 from SpinalSAMR1Lib.training import TrainConfig, split_tail, train
 from SpinalSAMR1Lib.training import prompts as pr
 from SpinalSAMR1Lib.training.data import Sample
@@ -89,6 +90,11 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     assert any("lora_" in k for k in tensors) and any(k.startswith("cbam.") for k in tensors)
     assert json.loads(meta["crop_margin"]) == 0.1 and json.loads(meta["max_stretch"]) == 1.5
     assert len(result["history"]) == 1 and 0 <= result["history"][0]["val"]["axial/box"] <= 1
+    # The stages after the LoRA layer ran in training mode: their BatchNorm statistics moved and the
+    # adapter carries them, so the loaded model is the one that was validated.
+    stats = {k: v for k, v in tensors.items() if k.endswith("running_mean") and ".layers.3." in k}
+    base_stats = encoder_norm_statistics(load_model("litemedsam"))
+    assert stats and any(not torch.equal(v, base_stats[k]) for k, v in stats.items())
     cfg.epochs = 2
     resumed = train(cfg, samples, samples[:1], resume=True, log=lambda *_: None)
     assert [h["epoch"] for h in resumed["history"]] == [0, 1]

@@ -31,10 +31,25 @@ def adapter_parameter_names(model: SpineSAM) -> list[str]:
     return names
 
 
+def encoder_norm_statistics(model: SpineSAM) -> dict[str, torch.Tensor]:
+    """Running mean/variance of the image encoder's BatchNorm layers, by buffer name.
+
+    They are not parameters, but they move while LoRA trains (the stages after the first LoRA layer run
+    in training mode), so an adapter must carry them to reproduce the model that was validated.
+    """
+    stats = {}
+    for name, module in model.image_encoder.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            stats[f"image_encoder.{name}.running_mean"] = module.running_mean
+            stats[f"image_encoder.{name}.running_var"] = module.running_var
+    return stats
+
+
 def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
 
-    LoRA and CBAM are stored in float32; tuned decoder weights in float16 to keep the file small.
+    LoRA and CBAM are stored in float32; tuned decoder weights in float16 to keep the file small. With
+    LoRA, the encoder's BatchNorm statistics (float32, about 40 KB) are stored too.
     """
     from safetensors.torch import save_file
 
@@ -44,6 +59,9 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         t = params[name].detach().to("cpu")
         small = "lora_" in name or name.startswith("cbam.")
         tensors[name] = (t.float() if small else t.half()).contiguous()
+    if model.info.lora is not None:
+        for name, t in encoder_norm_statistics(model).items():
+            tensors[name] = t.detach().to("cpu").float().contiguous()
     info = model.info
     meta = {
         "format": ADAPTER_FORMAT,
@@ -105,7 +123,8 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     model.info.normalization = meta.get("normalization", model.info.normalization)
-    params = dict(model.named_parameters())
+    # Older adapters carry no BatchNorm statistics; the base model's are kept then.
+    params = dict(model.named_parameters()) | encoder_norm_statistics(model)
     unknown = sorted(set(tensors) - set(params))
     if unknown:
         raise UserError(

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from ..model import LoraSettings, SpineSAM, inject_lora, load_model, save_adapter
+from ..model.adapter import encoder_norm_statistics
 from ..predictor import Predictor, crop_rect, resized_shape
 from . import prompts as pr
 from .data import Sample
@@ -279,6 +280,7 @@ def _save_state(path: Path, model, optimizer, epoch: int, history: list) -> None
         "epoch": epoch,
         "history": history,
         "params": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
+        "norm_stats": {n: t.detach().cpu() for n, t in encoder_norm_statistics(model).items()},
         "optimizer": optimizer.state_dict(),
     }
     tmp = path.with_suffix(".tmp")
@@ -310,9 +312,12 @@ def train(
     if resume and state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         params = dict(model.named_parameters())
+        stats = encoder_norm_statistics(model)
         with torch.no_grad():
             for n, t in state["params"].items():
                 params[n].copy_(t)
+            for n, t in state.get("norm_stats", {}).items():
+                stats[n].copy_(t)
         optimizer.load_state_dict(state["optimizer"])
         history, start_epoch = state["history"], state["epoch"] + 1
         log(f"resumed after epoch {start_epoch}")
