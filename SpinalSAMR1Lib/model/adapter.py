@@ -45,6 +45,12 @@ def encoder_norm_statistics(model: SpineSAM) -> dict[str, torch.Tensor]:
     return stats
 
 
+def adapter_targets(model: SpineSAM) -> dict[str, torch.Tensor]:
+    """Every tensor an adapter file may set on ``model``, by name: its parameters and the encoder's
+    BatchNorm statistics (older adapters carry none; the base model's are kept then)."""
+    return dict(model.named_parameters()) | encoder_norm_statistics(model)
+
+
 def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
 
@@ -123,8 +129,7 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     model.info.normalization = meta.get("normalization", model.info.normalization)
-    # Older adapters carry no BatchNorm statistics; the base model's are kept then.
-    params = dict(model.named_parameters()) | encoder_norm_statistics(model)
+    params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))
     if unknown:
         raise UserError(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .adapter import adapter_parameter_names, encoder_norm_statistics, read_adapter
+from .adapter import adapter_parameter_names, adapter_targets, read_adapter
 from .checkpoints import read_state_dict
 from .spine_sam import SpineSAM
 
@@ -87,7 +87,7 @@ def verify(
     ada = adapter or model.info.adapter
     if ada:
         tensors, meta = read_adapter(ada)
-        known = params | encoder_norm_statistics(model)
+        known = adapter_targets(model)
         unknown = sorted(k for k in tensors if k not in known)
         bad = sorted(k for k in tensors if k in known and tuple(known[k].shape) != tuple(tensors[k].shape))
         report["adapter_parameters"] = sum(t.numel() for k, t in tensors.items() if k in params)
