@@ -6,7 +6,8 @@ pixel centres at integers; a box is (x_min, y_min, x_max, y_max) in pixels. Imag
 
 When the model has a ``crop_margin`` (set by adapters trained that way) and a box is given, the
 encoder sees a crop around the box instead of the whole slice, so a small structure keeps its detail
-at the encoder's fixed input size (256 px for LiteMedSAM).
+at the encoder's input size (256 px for LiteMedSAM). With ``input_fit="area"`` (LiteMedSAM adapters)
+that input is shaped like the crop instead of padded to a square, at the same pixel count.
 """
 
 from __future__ import annotations
@@ -36,9 +37,15 @@ class Prediction:
 
 @dataclass
 class _Encoded:
-    embedding: torch.Tensor  # (1, 256, 64, 64)
+    embedding: torch.Tensor  # (1, 256, h, w): 64 x 64 for square inputs
     rect: Rect
-    resized_hw: tuple[int, int]  # size of the crop after resizing its longest side to S
+    resized_hw: tuple[int, int]  # size of the crop after resizing (see resized_shape)
+    frame_hw: tuple[int, int]  # the encoder input: (S, S) square, or resized_hw with the area fit
+
+    @property
+    def low_res_hw(self) -> tuple[int, int]:
+        """Size of the decoder's mask logits (4 x the embedding grid); they cover ``frame_hw``."""
+        return 4 * self.embedding.shape[-2], 4 * self.embedding.shape[-1]
 
 
 def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_size: int = 64) -> Rect:
@@ -57,16 +64,24 @@ def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_siz
 
 
 def resized_shape(
-    h: int, w: int, size: int, aspect: float = 1.0, max_stretch: float = 1.0
+    h: int, w: int, size: int, aspect: float = 1.0, max_stretch: float = 1.0, fit: str = "square"
 ) -> tuple[int, int]:
-    """(rows, cols) after scaling the physically longest side to ``size`` (SAM's rule, rounded);
-    ``aspect`` = row spacing / column spacing.
+    """(rows, cols) a crop of h x w pixels is resized to before encoding; ``aspect`` = row spacing /
+    column spacing, so the result has true physical proportions.
 
-    ``max_stretch`` > 1 then scales the short side up by up to that factor (never beyond ``size``): a
-    tall sagittal crop of the whole lumbar spine fills more of the square input, so the column gets
-    more encoder pixels across it at no extra cost. Adapters trained that way record the factor.
+    ``fit="square"`` (SAM's rule): the physically longest side becomes ``size`` (rounded), and the
+    input is that, padded to a ``size`` x ``size`` square. ``max_stretch`` > 1 then scales the short side
+    up by up to that factor (never beyond ``size``); adapters trained that way record the factor.
+
+    ``fit="area"`` (LiteMedSAM only): the input is shaped like the crop, with at most ``size``**2 pixels
+    (the square's cost) and sides that are multiples of 4 (at most 2 x ``size``). A tall sagittal crop of
+    the lumbar spine is then seen at about 1.5 x the resolution of the square fit, at the same cost.
     """
     ph, pw = h * aspect, float(w)
+    if fit == "area":
+        scale = min(size / (ph * pw) ** 0.5, 2 * size / max(ph, pw))
+        quarter = [max(1, int(v * scale / 4 + 1e-6)) for v in (ph, pw)]  # floor: at most size**2
+        return quarter[0] * 4, quarter[1] * 4
     scale = size / max(ph, pw)
     nh, nw = ph * scale, pw * scale
     if nh < nw:
@@ -74,6 +89,24 @@ def resized_shape(
     else:
         nw = min(float(size), nw * max_stretch)
     return max(1, min(size, int(nh + 0.5))), max(1, min(size, int(nw + 0.5)))
+
+
+def model_input(
+    model: SpineSAM, crop_hw: torch.Tensor, aspect: float = 1.0
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(1, 3, H, W) normalised encoder input of a grey crop (h, w) 0..255, and the (rows, cols) the crop
+    was resized to (placed top-left; the rest of the input is zero padding).
+
+    H x W is ``size`` x ``size`` for the square fit, the resized crop itself for the area fit.
+    """
+    info = model.info
+    size = model.image_size
+    h, w = crop_hw.shape
+    nh, nw = resized_shape(h, w, size, aspect, info.max_stretch, info.input_fit)
+    fh, fw = (nh, nw) if info.input_fit == "area" else (size, size)
+    x = crop_hw[None, None].expand(1, 3, h, w).to(model.device)
+    x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    return F.pad(model.normalize(x), (0, fw - nw, 0, fh - nh)), (nh, nw)
 
 
 class Predictor:
@@ -126,15 +159,10 @@ class Predictor:
     def _encode(self, rect: Rect) -> _Encoded:
         x0, y0, x1, y1 = rect
         crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
-        size = self.model.image_size
-        h, w = crop.shape
-        nh, nw = resized_shape(h, w, size, self._aspect, self.model.info.max_stretch)
-        x = crop[None, None].expand(1, 3, h, w).to(self.model.device)
-        x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
-        x = F.pad(self.model.normalize(x), (0, size - nw, 0, size - nh))
+        x, resized = model_input(self.model, crop, self._aspect)
         with torch.inference_mode():
             emb = self.model.encode(x)
-        return _Encoded(emb, rect, (nh, nw))
+        return _Encoded(emb, rect, resized, tuple(x.shape[-2:]))
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -197,22 +225,19 @@ class Predictor:
             return self.model.decode(enc.embedding, p_t, l_t, b_t, m_t, multimask)
 
     def _to_low_res(self, logits: np.ndarray, enc: _Encoded) -> torch.Tensor:
-        """(H, W) image-frame logits -> (1, 1, 256, 256) mask input in the encoder's frame."""
+        """(H, W) image-frame logits -> (1, 1, *low_res_hw) mask input in the encoder's frame."""
         x0, y0, x1, y1 = enc.rect
         nh, nw = enc.resized_hw
-        size = self.model.image_size
+        fh, fw = enc.frame_hw
         t = torch.from_numpy(np.ascontiguousarray(logits[y0:y1, x0:x1]))[None, None].to(self.model.device)
-        t = F.pad(
-            F.interpolate(t, (nh, nw), mode="bilinear", align_corners=False), (0, size - nw, 0, size - nh)
-        )
-        return F.interpolate(t, (256, 256), mode="bilinear", align_corners=False)
+        t = F.pad(F.interpolate(t, (nh, nw), mode="bilinear", align_corners=False), (0, fw - nw, 0, fh - nh))
+        return F.interpolate(t, enc.low_res_hw, mode="bilinear", align_corners=False)
 
     def _to_image_frame(self, logits_low: torch.Tensor, enc: _Encoded) -> np.ndarray:
-        """(1, 1, 256, 256) low-res logits -> (H, W) float32 logits of the whole image (-20 outside crop)."""
+        """(1, 1, *low_res_hw) logits -> (H, W) float32 logits of the whole image (-20 outside the crop)."""
         x0, y0, x1, y1 = enc.rect
         nh, nw = enc.resized_hw
-        size = self.model.image_size
-        t = F.interpolate(logits_low.float(), (size, size), mode="bilinear", align_corners=False)
+        t = F.interpolate(logits_low.float(), enc.frame_hw, mode="bilinear", align_corners=False)
         t = F.interpolate(t[..., :nh, :nw], (y1 - y0, x1 - x0), mode="bilinear", align_corners=False)
         full = np.full(self._image.shape, -20.0, np.float32)
         full[y0:y1, x0:x1] = t[0, 0].cpu().numpy()

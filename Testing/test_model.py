@@ -122,6 +122,7 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     model.add_cbam()
     model.info.crop_margin = 0.1
     model.info.max_stretch = 2.5
+    model.info.input_fit = "area"
     model.mask_decoder.requires_grad_(True)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -138,6 +139,7 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     assert path.stat().st_size < 20 * 2**20
     loaded = load_model("litemedsam", adapter=path)
     assert loaded.info.crop_margin == 0.1 and loaded.info.max_stretch == 2.5 and loaded.cbam is not None
+    assert loaded.info.input_fit == "area"
     x = _image(model)
     with torch.no_grad():
         a, b = _box_logits(model, model.encode(x)), _box_logits(loaded, loaded.encode(x))

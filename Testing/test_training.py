@@ -100,3 +100,31 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     assert [h["epoch"] for h in resumed["history"]] == [0, 1]
     model = load_model("litemedsam", adapter=run / "last.safetensors")
     assert model.info.adapter and model.cbam is not None and model.info.max_stretch == 1.5
+
+
+def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
+    """With inputs shaped like their crops, a batch mixes sizes: each runs on its own and the adapter
+    records the fit, so the loaded model encodes the same way."""
+    image, mask = _blobs()
+    tall_image, tall_mask = np.concatenate([image, image]), np.concatenate([mask, mask])
+    samples = [
+        Sample("sagittal/0", "sagittal", tall_image, tall_mask),
+        Sample("axial/0", "axial", image, mask),
+    ]
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"),
+        epochs=1,
+        variants=2,
+        batch_size=4,
+        lora_layers=("layers.3",),
+        input_fit="area",
+        box_fraction=1.0,
+        seed=0,
+        device="cpu",
+    )
+    result = train(cfg, samples, samples, log=lambda *_: None)
+    _, meta = read_adapter(tmp_path / "run" / "last.safetensors")
+    assert meta["input_fit"] == "area"
+    assert 0 <= result["history"][0]["val"]["sagittal/box"] <= 1
+    model = load_model("litemedsam", adapter=tmp_path / "run" / "last.safetensors")
+    assert model.info.input_fit == "area"

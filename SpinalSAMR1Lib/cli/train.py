@@ -57,6 +57,13 @@ def register(sub) -> None:
         default=1.0,
         help="scale the short side of the encoded crop up by up to this factor (1 = keep proportions)",
     )
+    p.add_argument(
+        "--input-fit",
+        choices=("square", "area"),
+        default="square",
+        help="encoder input: SAM's padded square, or shaped like the crop with the same pixel count "
+        "(area; litemedsam only: a tall sagittal crop keeps 1.5 x the resolution)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument(
         "--time-limit", type=float, default=None, help="stop after the epoch that passes N minutes"
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         lora_layers=tuple(args.lora_layers),
         crop_margin=None if args.crop_margin < 0 else args.crop_margin,
         max_stretch=args.max_stretch,
+        input_fit=args.input_fit,
         epochs=args.epochs,
         variants=args.variants,
         batch_size=args.batch_size,

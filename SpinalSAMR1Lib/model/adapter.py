@@ -81,6 +81,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "cbam": json.dumps(info.cbam),
         "crop_margin": json.dumps(info.crop_margin),
         "max_stretch": json.dumps(info.max_stretch),
+        "input_fit": info.input_fit,
         "extra": json.dumps(extra or {}),
     }
     target = Path(path)
@@ -128,6 +129,14 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
         model.add_cbam()
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
+    input_fit = meta.get("input_fit", "square")
+    if input_fit != "square" and model.info.backbone != "litemedsam":
+        raise UserError(
+            f"adapter {Path(path).name} needs inputs shaped like the crop: only litemedsam takes them"
+        )
+    if input_fit not in ("square", "area"):
+        raise UserError(f"adapter {Path(path).name}: unknown input fit {input_fit!r} (newer file?)")
+    model.info.input_fit = input_fit
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))

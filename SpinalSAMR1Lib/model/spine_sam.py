@@ -6,6 +6,10 @@ module see one interface:
 - ``encode(images_b3ss)``: (B, 3, S, S) normalised images -> (B, 256, 64, 64) embeddings, CBAM applied.
 - ``decode(...)``: embeddings + prompts in the S x S input frame -> (B, C, 256, 256) mask logits and
   (B, C) predicted IoU, C = 3 with ``multimask`` else 1.
+
+LiteMedSAM also takes inputs of other shapes (``input_fit="area"``, sides multiples of 4): an (H, W)
+input gives a (256, H/4, W/4) embedding and (H, W) mask logits, in the frame of an H x W input whose
+prompts are normalised as if it were the top-left of a square of side max(H, W) (SAM's padded frame).
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import tinyvit_size
 from .cbam import CBAM
 from .lora import LoraSettings
 
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)
 _IMAGENET_STD = (58.395, 57.12, 57.375)
 NORMALIZATIONS = ("unit", "imagenet")
+INPUT_FITS = ("square", "area")
 
 
 @dataclass
@@ -37,6 +43,7 @@ class ModelInfo:
     cbam: bool = False
     crop_margin: float | None = None
     max_stretch: float = 1.0  # see predictor.resized_shape
+    input_fit: str = "square"  # "square" (SAM's padded square) or "area" (see predictor.resized_shape)
     extra: dict = field(default_factory=dict)
 
 
@@ -51,6 +58,8 @@ class SpineSAM(nn.Module):
         info: ModelInfo,
     ) -> None:
         super().__init__()
+        if info.input_fit not in INPUT_FITS:
+            raise ValueError(f"input_fit must be one of {INPUT_FITS}, got {info.input_fit!r}")
         if info.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {info.normalization!r}")
         self.image_encoder = image_encoder
@@ -82,8 +91,13 @@ class SpineSAM(nn.Module):
         return images_b3hw / 255.0
 
     def encode(self, images_b3ss: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) normalised images -> (B, 256, 64, 64) image embeddings (CBAM applied)."""
-        embeddings = self.image_encoder(images_b3ss)
+        """(B, 3, S, S) normalised images -> (B, 256, 64, 64) image embeddings (CBAM applied).
+
+        LiteMedSAM accepts (B, 3, H, W) with H, W multiples of 4 -> (B, 256, H/4, W/4)."""
+        if self.info.backbone == "litemedsam":
+            embeddings = tinyvit_size.encode(self.image_encoder, images_b3ss)
+        else:
+            embeddings = self.image_encoder(images_b3ss)
         if self.cbam is not None:
             embeddings = self.cbam(embeddings)
         return embeddings
@@ -113,11 +127,46 @@ class SpineSAM(nn.Module):
                 for b in range(batch)
             ]
             return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        grid = tuple(embeddings_bchw.shape[-2:])
+        if grid != tuple(self.prompt_encoder.image_embedding_size):
+            return self._decode_on_grid(
+                embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask
+            )
         points = None if points_bn2 is None else (points_bn2, labels_bn)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes_b4, masks=mask_input_b1hw)
         return self.mask_decoder(
             image_embeddings=embeddings_bchw,
             image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+
+    def _decode_on_grid(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask):
+        """Decode an (h, w) embedding other than the prompt encoder's own grid (non-square inputs).
+
+        The input frame is the top-left of a square of side max(h, w) cells, exactly what SAM's
+        resize-and-pad would give: prompts are rescaled to that square's normalisation and the dense
+        positional encoding is the square's, cropped to (h, w).
+        """
+        pe_enc = self.prompt_encoder
+        h, w = embeddings_bchw.shape[-2:]
+        side = max(h, w)
+        frame_px = side * self.image_size / pe_enc.image_embedding_size[0]
+        ratio = self.image_size / frame_px
+
+        def rescale(coords: torch.Tensor | None) -> torch.Tensor | None:
+            # the prompt encoder maps pixel p to (p + 0.5) / S; we need (p + 0.5) / frame_px
+            return None if coords is None else (coords + 0.5) * ratio - 0.5
+
+        points = None if points_bn2 is None else (rescale(points_bn2), labels_bn)
+        sparse, dense = pe_enc(points=points, boxes=rescale(boxes_b4), masks=mask_input_b1hw)
+        if mask_input_b1hw is None:
+            dense = pe_enc.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(sparse.shape[0], -1, h, w)
+        image_pe = pe_enc.pe_layer((side, side))[None, :, :h, :w]
+        return self.mask_decoder(
+            image_embeddings=embeddings_bchw,
+            image_pe=image_pe,
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=multimask,

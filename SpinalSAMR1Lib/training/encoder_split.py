@@ -12,17 +12,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..model import tinyvit_size
+
 
 def tinyvit_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
-    """TinyViT (LiteMedSAM) as named stages: patch_embed, layers.0..3, neck (tokens -> (B, 256, 64, 64))."""
+    """TinyViT (LiteMedSAM) as named stages: patch_embed, layers.0..3, neck (tokens -> (B, 256, h, w)).
+
+    The stages run at the input size last set with :func:`~SpinalSAMR1Lib.model.tinyvit_size.set_input_size`.
+    """
     stages: list[tuple[str, Callable]] = [("patch_embed", encoder.patch_embed)]
     stages += [(f"layers.{i}", layer) for i, layer in enumerate(encoder.layers)]
-
-    def neck(tokens: torch.Tensor) -> torch.Tensor:
-        b, _, c = tokens.shape
-        return encoder.neck(tokens.view(b, 64, 64, c).permute(0, 3, 1, 2))
-
-    stages.append(("neck", neck))
+    stages.append(("neck", lambda tokens: tinyvit_size.tokens_to_embedding(encoder, tokens)))
     return stages
 
 
@@ -32,6 +32,7 @@ class EncoderSplit:
 
     def __init__(self, encoder: nn.Module, backbone: str) -> None:
         self.encoder = encoder
+        self.sized = backbone == "litemedsam"  # TinyViT takes any input size (multiples of 4)
         if backbone != "litemedsam":
             self.prefix_stages, self.suffix_stages = [], [("encoder", encoder)]
             return
@@ -51,11 +52,18 @@ class EncoderSplit:
 
     @torch.no_grad()
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) input -> the cached prefix output."""
+        if self.sized:
+            tinyvit_size.set_input_size(self.encoder, tuple(x.shape[-2:]))
         for _, stage in self.prefix_stages:
             x = stage(x)
         return x
 
-    def suffix(self, h: torch.Tensor) -> torch.Tensor:
+    def suffix(self, h: torch.Tensor, input_hw: tuple[int, int] | None = None) -> torch.Tensor:
+        """Prefix output -> embeddings; ``input_hw`` is the (H, W) of the input ``h`` was computed from
+        (needed when inputs of several sizes are cached)."""
+        if self.sized and input_hw is not None:
+            tinyvit_size.set_input_size(self.encoder, tuple(input_hw))
         for _, stage in self.suffix_stages:
             h = stage(h)
         return h

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..model import LoraSettings, SpineSAM, inject_lora, load_model, save_adapter
 from ..model.adapter import encoder_norm_statistics
-from ..predictor import Predictor, crop_rect, resized_shape
+from ..predictor import Predictor, crop_rect, model_input
 from . import prompts as pr
 from .data import Sample
 from .encoder_split import EncoderSplit
@@ -45,6 +45,7 @@ class TrainConfig:
     lora_layers: tuple[str, ...] = ("layers.2", "layers.3")
     crop_margin: float | None = 0.1
     max_stretch: float = 1.0
+    input_fit: str = "square"
     epochs: int = 10
     variants: int = 4
     batch_size: int = 4
@@ -63,9 +64,11 @@ class Variant:
     """One cached augmented input: prefix features and the target in the model's input frame."""
 
     feat: torch.Tensor
-    target: torch.Tensor  # (256, 256) float 0/1 in the low-res frame
-    box: np.ndarray | None  # (4,) in the input frame (S x S); None for point-prompt variants
+    target: torch.Tensor  # (h, w) float 0/1 in the low-res frame: 256 x 256 for square inputs
+    box: np.ndarray | None  # (4,) in the input frame; None for point-prompt variants
     single_point: bool
+    input_hw: tuple[int, int]  # the encoder input's (H, W)
+    frame_per_low_res: float  # input-frame pixels per low-res pixel (S / 256 square, 1 area)
 
 
 def set_seed(seed: int) -> None:
@@ -90,6 +93,9 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
         model.mask_decoder.requires_grad_(True)
     model.info.crop_margin = cfg.crop_margin
     model.info.max_stretch = cfg.max_stretch
+    if cfg.input_fit == "area" and model.info.backbone != "litemedsam":
+        raise UserError("--input-fit area needs the litemedsam backbone (TinyViT takes any input size)")
+    model.info.input_fit = cfg.input_fit
     model.info.name = "spinal"
     return model.to(model.device)
 
@@ -102,21 +108,13 @@ def _augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (x * 255.0).astype(np.float32)
 
 
-def _input_tensor(model: SpineSAM, image: np.ndarray, rect, aspect: float):
-    x0, y0, x1, y1 = rect
-    crop = torch.from_numpy(np.ascontiguousarray(image[y0:y1, x0:x1]))
-    size = model.image_size
-    nh, nw = resized_shape(crop.shape[0], crop.shape[1], size, aspect, model.info.max_stretch)
-    x = crop[None, None].expand(1, 3, *crop.shape).to(model.device)
-    x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
-    return F.pad(model.normalize(x), (0, size - nw, 0, size - nh)), (nh, nw)
-
-
-def _target_low_res(mask: np.ndarray, rect, resized, size: int) -> torch.Tensor:
+def _target_low_res(mask: np.ndarray, rect, resized, frame_hw, low_res_hw) -> torch.Tensor:
+    """The crop's mask in the decoder's low-res frame (as :meth:`Predictor._to_low_res` maps logits)."""
     x0, y0, x1, y1 = rect
     t = torch.from_numpy(mask[y0:y1, x0:x1].astype(np.float32))[None, None]
-    t = F.pad(F.interpolate(t, resized, mode="area"), (0, size - resized[1], 0, size - resized[0]))
-    return (F.interpolate(t, (256, 256), mode="area")[0, 0] > 0.5).float()
+    pad = (0, frame_hw[1] - resized[1], 0, frame_hw[0] - resized[0])
+    t = F.pad(F.interpolate(t, resized, mode="area"), pad)
+    return (F.interpolate(t, low_res_hw, mode="area")[0, 0] > 0.5).float()
 
 
 def make_variant(
@@ -144,15 +142,19 @@ def make_variant(
         rect = (0, 0, w, h)
     if not target.any():
         return None
-    x, resized = _input_tensor(model, image, rect, aspect)
+    crop = torch.from_numpy(np.ascontiguousarray(image[rect[1] : rect[3], rect[0] : rect[2]]))
+    x, resized = model_input(model, crop, aspect)
     feat = split.prefix(x)
-    size = model.image_size
+    frame_hw = tuple(x.shape[-2:])
+    low_res_hw = (256, 256) if model.info.input_fit == "square" else frame_hw
     box_in = None
     if use_box:
         sx, sy = resized[1] / (rect[2] - rect[0]), resized[0] / (rect[3] - rect[1])
         box_in = (box - [rect[0], rect[1], rect[0], rect[1]]) * [sx, sy, sx, sy]
     n_comp = len(pr.points_from_mask(target))
-    return Variant(feat[0].cpu(), _target_low_res(target, rect, resized, size), box_in, n_comp <= 1)
+    target_low = _target_low_res(target, rect, resized, frame_hw, low_res_hw)
+    per_low = frame_hw[0] / low_res_hw[0]
+    return Variant(feat[0].cpu(), target_low, box_in, n_comp <= 1, frame_hw, per_low)
 
 
 # -- one step -----------------------------------------------------------------------------------------
@@ -182,10 +184,9 @@ def _point_prompts(target: np.ndarray, rng, scale: float):
 def _decode_one(model, emb, variant: Variant, rng, cfg):
     """Prompt, decode, optionally refine once; returns (loss, low-res logits of the last round)."""
     dev = emb.device
-    size = model.image_size
     target = variant.target.to(dev)
     tnp = variant.target.numpy() > 0.5
-    scale = size / 256.0
+    scale = variant.frame_per_low_res
     pts = lab = box = None
     multimask = False
     if variant.box is not None:
@@ -225,13 +226,17 @@ def _decode_one(model, emb, variant: Variant, rng, cfg):
 def train_step(model, split, batch: list[Variant], optimizer, scaler, rng, cfg) -> float:
     model.train()
     dev = model.device
-    feats = torch.stack([v.feat for v in batch]).to(dev)
     optimizer.zero_grad(set_to_none=True)
+    # inputs of one size run as one batch; area-fit inputs (each shaped like its crop) one by one
+    groups = [batch] if len({v.input_hw for v in batch}) == 1 else [[v] for v in batch]
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
-        emb = split.suffix(feats)
-        if model.cbam is not None:
-            emb = model.cbam(emb)
-        loss = sum(_decode_one(model, emb[i : i + 1], v, rng, cfg) for i, v in enumerate(batch)) / len(batch)
+        loss = 0.0
+        for group in groups:
+            emb = split.suffix(torch.stack([v.feat for v in group]).to(dev), group[0].input_hw)
+            if model.cbam is not None:
+                emb = model.cbam(emb)
+            loss = loss + sum(_decode_one(model, emb[i : i + 1], v, rng, cfg) for i, v in enumerate(group))
+        loss = loss / len(batch)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
