@@ -10,6 +10,9 @@ uses 107 of 256 columns, so 58 % of the encoder's work is spent on padding. An i
 count shaped like the crop (for example 380 x 160) sees the anatomy at 1.5 x the resolution for the same
 cost (see ``predictor.resized_shape`` with ``fit="area"``).
 
+The size is state on the encoder: run one model from one thread at a time (the predictor's worker
+thread does), as with any module in training mode.
+
 Sizes: input (B, 3, H, W) with H, W multiples of 4; stage 0 runs at (H, W), stage 1 at (H/2, W/2),
 stages 2 and 3 at (H/4, W/4); the embedding is (B, 256, H/4, W/4) (64 x 64 for 256 x 256).
 """
