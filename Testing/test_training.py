@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
+from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter
 from SpinalSAMR1Lib.model.adapter import encoder_norm_statistics
 from SpinalSAMR1Lib.training import TrainConfig, split_tail, train
 from SpinalSAMR1Lib.training import prompts as pr
 from SpinalSAMR1Lib.training.data import Sample
 from SpinalSAMR1Lib.training.encoder_split import EncoderSplit
+from SpinalSAMR1Lib.training.trainer import prepare_model
 
 
 def _blobs(h=96, w=128):
@@ -128,3 +131,5 @@ def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
     assert 0 <= result["history"][0]["val"]["sagittal/box"] <= 1
     model = load_model("litemedsam", adapter=tmp_path / "run" / "last.safetensors")
     assert model.info.input_fit == "area"
+    with pytest.raises(UserError, match="square input only"):
+        prepare_model(TrainConfig(input_fit="area", max_stretch=2.0, device="cpu"))
