@@ -129,14 +129,10 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
         model.add_cbam()
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
-    input_fit = meta.get("input_fit", "square")
-    if input_fit != "square" and model.info.backbone != "litemedsam":
-        raise UserError(
-            f"adapter {Path(path).name} needs inputs shaped like the crop: only litemedsam takes them"
-        )
-    if input_fit not in ("square", "area"):
-        raise UserError(f"adapter {Path(path).name}: unknown input fit {input_fit!r} (newer file?)")
-    model.info.input_fit = input_fit
+    try:
+        model.set_input_fit(meta.get("input_fit", "square"))
+    except UserError as exc:
+        raise UserError(f"adapter {Path(path).name}: {exc}") from exc
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..errors import UserError
 from . import tinyvit_size
 from .cbam import CBAM
 from .lora import LoraSettings
@@ -77,6 +78,15 @@ class SpineSAM(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def set_input_fit(self, fit: str) -> None:
+        """Use SAM's padded square input ("square") or one shaped like the crop ("area", LiteMedSAM only:
+        TinyViT takes any input size); see :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
+        if fit not in INPUT_FITS:
+            raise UserError(f"unknown input fit {fit!r}; choose one of {', '.join(INPUT_FITS)}")
+        if fit != "square" and self.info.backbone != "litemedsam":
+            raise UserError(f"input fit {fit!r} needs the litemedsam backbone, not {self.info.backbone}")
+        self.info.input_fit = fit
 
     def add_cbam(self, reduction: int = 16, kernel_size: int = 7) -> CBAM:
         """Attach a (gate = 0, hence neutral) CBAM block on the embedding and return it."""

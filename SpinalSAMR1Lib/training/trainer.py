@@ -93,11 +93,9 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
         model.mask_decoder.requires_grad_(True)
     model.info.crop_margin = cfg.crop_margin
     model.info.max_stretch = cfg.max_stretch
-    if cfg.input_fit == "area" and model.info.backbone != "litemedsam":
-        raise UserError("--input-fit area needs the litemedsam backbone (TinyViT takes any input size)")
     if cfg.input_fit == "area" and cfg.max_stretch != 1.0:
         raise UserError("--max-stretch applies to the square input only; leave it at 1 with --input-fit area")
-    model.info.input_fit = cfg.input_fit
+    model.set_input_fit(cfg.input_fit)
     model.info.name = "spinal"
     return model.to(model.device)
 
