@@ -48,6 +48,23 @@ def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_train_refuses_to_replace_an_export_before_training(tmp_path):
+    """An existing --export file is named at once (not after an hour of training) and kept."""
+    existing = tmp_path / "spinal.safetensors"
+    existing.write_bytes(b"earlier adapter")
+    proc = subprocess.run(
+        [sys.executable, "-m", "SpinalSAMR1Lib.cli", "train", "--slices", "axial", "--export", existing.name],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "spinal.safetensors exists; pass --overwrite" in proc.stderr.splitlines()[-1]
+    assert existing.read_bytes() == b"earlier adapter"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_every_command_has_help():
     for command in ("demo", "segment", "evaluate", "info", "train", "chat", "bench"):
         with pytest.raises(SystemExit) as exit_info:

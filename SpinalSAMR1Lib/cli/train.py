@@ -72,12 +72,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--export", type=Path, help="copy the best adapter to this path at the end")
+    p.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import shutil
 
+    from ..atomic import atomic_path
     from ..geometry import VIEWS
     from ..training import (
         TrainConfig,
@@ -92,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give training data: --slices and/or --volume")
     if (args.out / "state.pt").exists() and not args.resume:
         raise UserError(f"{args.out} holds a run; pass --resume to continue it or choose another --out")
+    if args.export and args.export.exists() and not args.overwrite:  # say so now, not after the run
+        raise UserError(f"{args.export} exists; pass --overwrite to replace it with this run's adapter")
     samples = []
     for folder in args.slices:
         view = folder.name.lower()
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         f"best validation box Dice {result['best_box_dice']:.4f} after {result['minutes']:.1f} min; run in {args.out}"
     )
     if args.export:
-        args.export.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.out / "best.safetensors", args.export)
+        with atomic_path(args.export, args.overwrite, ".safetensors") as tmp:
+            shutil.copyfile(args.out / "best.safetensors", tmp)
         print(f"exported {args.export}")
     return 0
