@@ -109,6 +109,27 @@ def model_input(
     return F.pad(model.normalize(x), (0, fw - nw, 0, fh - nh)), (nh, nw)
 
 
+def crop_to_low_res(
+    crop_11hw: torch.Tensor,
+    resized_hw: tuple[int, int],
+    frame_hw: tuple[int, int],
+    low_res_hw: tuple[int, int],
+    mode: str = "bilinear",
+) -> torch.Tensor:
+    """A (1, 1, h, w) map over a crop -> (1, 1, *low_res_hw) in the decoder's low-res frame, the way
+    :func:`model_input` places the crop: resized to ``resized_hw``, top-left in the ``frame_hw`` encoder
+    input (zero padding), then scaled to the low-res grid that covers that input.
+
+    ``mode`` "bilinear" for logits (the predictor's mask input), "area" for masks (the trainer's target:
+    the fraction of each cell inside the mask).
+    """
+    kw = {"align_corners": False} if mode == "bilinear" else {}
+    nh, nw = resized_hw
+    t = F.interpolate(crop_11hw, (nh, nw), mode=mode, **kw)
+    t = F.pad(t, (0, frame_hw[1] - nw, 0, frame_hw[0] - nh))
+    return F.interpolate(t, low_res_hw, mode=mode, **kw)
+
+
 class Predictor:
     """Holds one model, caches image embeddings (LRU, memory-bounded) and predicts masks from prompts."""
 
@@ -227,11 +248,8 @@ class Predictor:
     def _to_low_res(self, logits: np.ndarray, enc: _Encoded) -> torch.Tensor:
         """(H, W) image-frame logits -> (1, 1, *low_res_hw) mask input in the encoder's frame."""
         x0, y0, x1, y1 = enc.rect
-        nh, nw = enc.resized_hw
-        fh, fw = enc.frame_hw
         t = torch.from_numpy(np.ascontiguousarray(logits[y0:y1, x0:x1]))[None, None].to(self.model.device)
-        t = F.pad(F.interpolate(t, (nh, nw), mode="bilinear", align_corners=False), (0, fw - nw, 0, fh - nh))
-        return F.interpolate(t, enc.low_res_hw, mode="bilinear", align_corners=False)
+        return crop_to_low_res(t, enc.resized_hw, enc.frame_hw, enc.low_res_hw, "bilinear")
 
     def _to_image_frame(self, logits_low: torch.Tensor, enc: _Encoded) -> np.ndarray:
         """(1, 1, *low_res_hw) logits -> (H, W) float32 logits of the whole image (-20 outside the crop)."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..model import LoraSettings, SpineSAM, inject_lora, load_model, save_adapter
 from ..model.adapter import encoder_norm_statistics
-from ..predictor import Predictor, crop_rect, model_input
+from ..predictor import Predictor, crop_rect, crop_to_low_res, model_input
 from . import prompts as pr
 from .data import Sample
 from .encoder_split import EncoderSplit
@@ -109,8 +109,8 @@ def _augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _target_low_res(mask: np.ndarray, rect, resized, frame_hw, low_res_hw) -> torch.Tensor:
-    """The crop's mask in the decoder's low-res frame (as :meth:`Predictor._to_low_res` maps logits), as
-    the fraction of each low-res cell inside the mask (0..1).
+    """The crop's mask in the decoder's low-res frame (the predictor's mapping, :func:`crop_to_low_res`),
+    as the fraction of each low-res cell inside the mask (0..1).
 
     Soft, not thresholded: a binary target moves every boundary to the cell grid, and a model that fits it
     exactly still loses ~1.5 % Dice on a sagittal slice once its logits are upsampled to the image; the
@@ -118,9 +118,7 @@ def _target_low_res(mask: np.ndarray, rect, resized, frame_hw, low_res_hw) -> to
     """
     x0, y0, x1, y1 = rect
     t = torch.from_numpy(mask[y0:y1, x0:x1].astype(np.float32))[None, None]
-    pad = (0, frame_hw[1] - resized[1], 0, frame_hw[0] - resized[0])
-    t = F.pad(F.interpolate(t, resized, mode="area"), pad)
-    return F.interpolate(t, low_res_hw, mode="area")[0, 0].clamp(0.0, 1.0)
+    return crop_to_low_res(t, resized, frame_hw, low_res_hw, "area")[0, 0].clamp(0.0, 1.0)
 
 
 def make_variant(
