@@ -65,19 +65,17 @@ def test_split_tail_holds_back_the_end_of_each_view():
     assert [s.name for s in val_s] == ["a/8", "a/9", "b/8", "b/9"] and len(train_s) == 16
 
 
+def _tiny_config(tmp_path, **settings) -> TrainConfig:
+    """One epoch on the CPU, LoRA on the last stage only, writing to tmp_path/run."""
+    return TrainConfig(
+        out=str(tmp_path / "run"), epochs=1, lora_layers=("layers.3",), seed=0, device="cpu", **settings
+    )
+
+
 def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     image, mask = _blobs()
     samples = [Sample(f"axial/{i}", "axial", image, mask) for i in range(2)]
-    cfg = TrainConfig(
-        out=str(tmp_path / "run"),
-        epochs=1,
-        variants=1,
-        batch_size=2,
-        lora_layers=("layers.3",),
-        max_stretch=1.5,
-        seed=0,
-        device="cpu",
-    )
+    cfg = _tiny_config(tmp_path, variants=1, batch_size=2, max_stretch=1.5)
     result = train(cfg, samples, samples[:1], log=lambda *_: None)
     run = tmp_path / "run"
     for name in (
@@ -114,17 +112,7 @@ def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
         Sample("sagittal/0", "sagittal", tall_image, tall_mask),
         Sample("axial/0", "axial", image, mask),
     ]
-    cfg = TrainConfig(
-        out=str(tmp_path / "run"),
-        epochs=1,
-        variants=2,
-        batch_size=4,
-        lora_layers=("layers.3",),
-        input_fit="area",
-        box_fraction=1.0,
-        seed=0,
-        device="cpu",
-    )
+    cfg = _tiny_config(tmp_path, variants=2, batch_size=4, input_fit="area", box_fraction=1.0)
     result = train(cfg, samples, samples, log=lambda *_: None)
     _, meta = read_adapter(tmp_path / "run" / "last.safetensors")
     assert meta["input_fit"] == "area"
