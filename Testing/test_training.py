@@ -129,6 +129,7 @@ def test_soft_low_res_target_keeps_the_boundary_between_grid_cells():
     than a thresholded target does."""
     import torch.nn.functional as F
 
+    from SpinalSAMR1Lib.metrics import dice
     from SpinalSAMR1Lib.training.trainer import _target_low_res
 
     yy, xx = np.mgrid[:200, :120]
@@ -141,8 +142,7 @@ def test_soft_low_res_target_keeps_the_boundary_between_grid_cells():
 
     def dice_after_upsampling(target: torch.Tensor) -> float:
         logits = F.interpolate((target - 0.5)[None, None], (200, 120), mode="bilinear", align_corners=False)
-        up = logits[0, 0].numpy() > 0
-        return 2 * (up & mask).sum() / (up.sum() + mask.sum())
+        return dice(logits[0, 0].numpy() > 0, mask)
 
     assert dice_after_upsampling(soft) > dice_after_upsampling((soft > 0.5).float()) + 0.002
     assert dice_after_upsampling(soft) > 0.99
