@@ -41,6 +41,12 @@ class _Encoded:
     rect: Rect
     resized_hw: tuple[int, int]  # size of the crop after resizing (see resized_shape)
     frame_hw: tuple[int, int]  # the encoder input: (S, S) square, or resized_hw with the area fit
+    detail: torch.Tensor | None = None  # (1, 16, 4h, 4w) with a detail branch (model.detail)
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.embedding] + ([] if self.detail is None else [self.detail])
+        return sum(t.element_size() * t.nelement() for t in tensors)
 
     @property
     def low_res_hw(self) -> tuple[int, int]:
@@ -172,7 +178,7 @@ class Predictor:
             return hit
         enc = self._encode(rect)
         self._cache[key] = enc
-        per_item = enc.embedding.element_size() * enc.embedding.nelement()
+        per_item = enc.nbytes
         while len(self._cache) > 1 and len(self._cache) * per_item > self.cache_bytes:
             self._cache.popitem(last=False)
         return enc
@@ -182,8 +188,8 @@ class Predictor:
         crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
         x, resized = model_input(self.model, crop, self._aspect)
         with torch.inference_mode():
-            emb = self.model.encode(x)
-        return _Encoded(emb, rect, resized, tuple(x.shape[-2:]))
+            emb, detail = self.model.encode_parts(x)
+        return _Encoded(emb, rect, resized, tuple(x.shape[-2:]), detail)
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -243,7 +249,7 @@ class Predictor:
         if mask_logits is not None:
             m_t = self._to_low_res(np.asarray(mask_logits, np.float32), enc)
         with torch.inference_mode():
-            return self.model.decode(enc.embedding, p_t, l_t, b_t, m_t, multimask)
+            return self.model.decode(enc.embedding, p_t, l_t, b_t, m_t, multimask, enc.detail)
 
     def _to_low_res(self, logits: np.ndarray, enc: _Encoded) -> torch.Tensor:
         """(H, W) image-frame logits -> (1, 1, *low_res_hw) mask input in the encoder's frame."""

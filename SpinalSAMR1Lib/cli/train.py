@@ -36,6 +36,16 @@ def register(sub) -> None:
     p.add_argument("--no-lora", action="store_true", help="do not train LoRA (ablation)")
     p.add_argument("--no-cbam", action="store_true", help="do not add CBAM (ablation)")
     p.add_argument("--no-decoder", action="store_true", help="keep the mask decoder frozen")
+    p.add_argument(
+        "--detail",
+        action="store_true",
+        help="add and train the high-resolution detail branch (early encoder features into the mask decoder)",
+    )
+    p.add_argument(
+        "--init-adapter",
+        type=Path,
+        help="start from this adapter's weights instead of the bare base model (its LoRA settings are kept)",
+    )
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=16.0)
     p.add_argument(
@@ -94,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give training data: --slices and/or --volume")
     if (args.out / "state.pt").exists() and not args.resume:
         raise UserError(f"{args.out} holds a run; pass --resume to continue it or choose another --out")
+    if args.init_adapter and not args.init_adapter.is_file():
+        raise UserError(f"--init-adapter: no such file: {args.init_adapter}")
     if args.export and args.export.exists() and not args.overwrite:  # say so now, not after the run
         raise UserError(f"{args.export} exists; pass --overwrite to replace it with this run's adapter")
     samples = []
@@ -111,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         use_lora=not args.no_lora,
         use_cbam=not args.no_cbam,
         tune_decoder=not args.no_decoder,
+        use_detail=args.detail,
+        init_adapter=None if args.init_adapter is None else str(args.init_adapter),
         lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha,
         lora_layers=tuple(args.lora_layers),

@@ -1,4 +1,4 @@
-"""Adapter files: LoRA + CBAM (+ tuned decoder) weights in one small safetensors file.
+"""Adapter files: LoRA + CBAM (+ detail branch, tuned decoder) weights in one small safetensors file.
 
 The file never contains base weights. Its metadata records what it adapts so that loading it onto the
 wrong backbone fails with a clear message instead of silently doing nothing.
@@ -15,16 +15,18 @@ import torch
 from ..atomic import atomic_path
 from ..errors import UserError
 from .lora import LoraSettings, inject_lora
-from .spine_sam import SpineSAM
+from .spine_sam import SpineSAM, is_added_parameter
 
 ADAPTER_FORMAT = "spinalsam-r1-adapter/1"
 
 
 def adapter_parameter_names(model: SpineSAM) -> list[str]:
-    """Parameters that belong in an adapter: LoRA, CBAM and any trainable decoder/prompt parameters."""
+    """Parameters that belong in an adapter: LoRA, CBAM, the detail branch, any trainable decoder/prompt
+    parameters, and those an adapter applied to ``model`` set (so re-saving a loaded model keeps them)."""
+    applied = set(model.info.extra.get("adapter_parameters", ()))
     names = []
     for name, param in model.named_parameters():
-        if "lora_" in name or name.startswith("cbam."):
+        if is_added_parameter(name) or name in applied:
             names.append(name)
         elif param.requires_grad and name.startswith(("mask_decoder.", "prompt_encoder.")):
             names.append(name)
@@ -54,7 +56,7 @@ def adapter_targets(model: SpineSAM) -> dict[str, torch.Tensor]:
 def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
 
-    LoRA and CBAM are stored in float32; tuned decoder weights in float16 to keep the file small. With
+    LoRA, CBAM and the detail branch are stored in float32; tuned decoder weights in float16 to keep the file small. With
     LoRA, the encoder's BatchNorm statistics (float32, about 40 KB) are stored too.
     """
     from safetensors.torch import save_file
@@ -63,7 +65,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
     tensors = {}
     for name in adapter_parameter_names(model):
         t = params[name].detach().to("cpu")
-        small = "lora_" in name or name.startswith("cbam.")
+        small = is_added_parameter(name)
         tensors[name] = (t.float() if small else t.half()).contiguous()
     if model.info.lora is not None:
         for name, t in encoder_norm_statistics(model).items():
@@ -79,6 +81,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
             else info.lora.__dict__ | {"targets": list(info.lora.targets), "layers": list(info.lora.layers)}
         ),
         "cbam": json.dumps(info.cbam),
+        "detail": json.dumps(info.detail),
         "crop_margin": json.dumps(info.crop_margin),
         "max_stretch": json.dumps(info.max_stretch),
         "input_fit": info.input_fit,
@@ -127,6 +130,11 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
         model.info.lora = settings
     if json.loads(meta.get("cbam", "false")):
         model.add_cbam()
+    if json.loads(meta.get("detail", "false")):
+        try:
+            model.add_detail()
+        except UserError as exc:
+            raise UserError(f"adapter {Path(path).name}: {exc}") from exc
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     try:
@@ -148,4 +156,5 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
                 )
             params[name].copy_(t.to(params[name].dtype))
     model.info.adapter = str(path)
+    model.info.extra["adapter_parameters"] = sorted(n for n in tensors if n in dict(model.named_parameters()))
     return model

@@ -10,7 +10,7 @@ import torch
 
 from .adapter import adapter_parameter_names, adapter_targets, read_adapter
 from .checkpoints import read_state_dict
-from .spine_sam import SpineSAM
+from .spine_sam import SpineSAM, is_added_parameter
 
 
 def device_status() -> dict:
@@ -68,9 +68,7 @@ def verify(
     ckpt = checkpoint or model.info.checkpoint
     if ckpt:
         state = read_state_dict(ckpt)
-        model_state = {
-            k: v for k, v in model.state_dict().items() if "lora_" not in k and not k.startswith("cbam.")
-        }
+        model_state = {k: v for k, v in model.state_dict().items() if not is_added_parameter(k)}
         model_state = {k.replace(".base_layer.", "."): v for k, v in model_state.items()}
         common = set(model_state) & set(state)
         mismatch = sorted(k for k in common if tuple(model_state[k].shape) != tuple(state[k].shape))

@@ -19,7 +19,7 @@ from ..errors import UserError
 from .adapter import apply_adapter
 from .checkpoints import detect_backbone, read_state_dict
 from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
-from .spine_sam import ModelInfo, SpineSAM
+from .spine_sam import ModelInfo, SpineSAM, is_added_parameter
 
 
 def _medsam_lite():
@@ -74,7 +74,7 @@ def default_normalization(backbone: str, checkpoint: Path | None) -> str:
 def load_weights(model: SpineSAM, state: dict[str, torch.Tensor], source: str) -> None:
     """Strictly load base weights; a mismatch is one clear error naming what is missing or extra."""
     result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if "lora_" not in k and not k.startswith("cbam.")]
+    missing = [k for k in result.missing_keys if not is_added_parameter(k)]
     if missing or result.unexpected_keys:
         example = (missing or result.unexpected_keys)[0]
         raise UserError(

@@ -6,6 +6,8 @@ module see one interface:
 - ``encode(images_b3ss)``: (B, 3, S, S) normalised images -> (B, 256, 64, 64) embeddings, CBAM applied.
 - ``decode(...)``: embeddings + prompts in the S x S input frame -> (B, C, 256, 256) mask logits and
   (B, C) predicted IoU, C = 3 with ``multimask`` else 1.
+- With a detail branch (LiteMedSAM only, :mod:`.detail`), ``encode_parts`` also returns the image's
+  (B, 16, H, W) detail map, which ``decode`` then needs.
 
 LiteMedSAM also takes inputs of other shapes (``input_fit="area"``, sides multiples of 4): an (H, W)
 input gives a (256, H/4, W/4) embedding and (H, W) mask logits, in the frame of an H x W input whose
@@ -22,12 +24,19 @@ from torch import nn
 from ..errors import UserError
 from . import tinyvit_size
 from .cbam import CBAM
+from .detail import DetailBranch
 from .lora import LoraSettings
 
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)
 _IMAGENET_STD = (58.395, 57.12, 57.375)
 NORMALIZATIONS = ("unit", "imagenet")
 INPUT_FITS = ("square", "area")
+ADDED_MODULES = ("cbam.", "detail.")  # SpineSAM's own modules: never in base weights, whole in adapters
+
+
+def is_added_parameter(name: str) -> bool:
+    """True for parameters an adapter adds to a base model (LoRA, CBAM, detail branch)."""
+    return "lora_" in name or name.startswith(ADDED_MODULES)
 
 
 @dataclass
@@ -42,6 +51,7 @@ class ModelInfo:
     adapter: str | None = None
     lora: LoraSettings | None = None
     cbam: bool = False
+    detail: bool = False
     crop_margin: float | None = None
     max_stretch: float = 1.0  # see predictor.resized_shape
     input_fit: str = "square"  # "square" (SAM's padded square) or "area" (see predictor.resized_shape)
@@ -67,6 +77,8 @@ class SpineSAM(nn.Module):
         self.prompt_encoder = prompt_encoder
         self.mask_decoder = mask_decoder
         self.cbam: CBAM | None = None
+        self.detail: DetailBranch | None = None
+        self._pending_detail: torch.Tensor | None = None  # set by decode() for the upscaling hook
         self.info = info
         self.register_buffer("pixel_mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -94,6 +106,21 @@ class SpineSAM(nn.Module):
         self.info.cbam = True
         return self.cbam
 
+    def add_detail(self) -> DetailBranch:
+        """Attach a (residual = 0, hence neutral) high-resolution detail branch (LiteMedSAM only)."""
+        if self.info.backbone != "litemedsam":
+            raise UserError(f"the detail branch needs the litemedsam backbone, not {self.info.backbone}")
+        self.detail = DetailBranch().to(self.device)
+        self.mask_decoder.output_upscaling.register_forward_hook(self._add_detail_hook)
+        self.info.detail = True
+        return self.detail
+
+    def _add_detail_hook(self, _module, _inputs, upscaled_bchw: torch.Tensor) -> torch.Tensor:
+        # The decoder's upscaled mask features pass through here; decode() provides the image's detail.
+        if self._pending_detail is None:
+            return upscaled_bchw
+        return self.detail.refine(upscaled_bchw, self._pending_detail)
+
     def normalize(self, images_b3hw: torch.Tensor) -> torch.Tensor:
         """Grey levels 0..255 -> the backbone's input range: [0, 1] ("unit") or ImageNet mean/std."""
         if self.info.normalization == "imagenet":
@@ -103,14 +130,26 @@ class SpineSAM(nn.Module):
     def encode(self, images_b3ss: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised images -> (B, 256, 64, 64) image embeddings (CBAM applied).
 
-        LiteMedSAM accepts (B, 3, H, W) with H, W multiples of 4 -> (B, 256, H/4, W/4)."""
-        if self.info.backbone == "litemedsam":
+        LiteMedSAM accepts (B, 3, H, W) with H, W multiples of 4 -> (B, 256, H/4, W/4). A model with a
+        detail branch needs :meth:`encode_parts` instead."""
+        if self.detail is not None:
+            raise RuntimeError("this model has a detail branch: use encode_parts()")
+        return self.encode_parts(images_b3ss)[0]
+
+    def encode_parts(self, images_b3ss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Like :meth:`encode`, plus the (B, 16, H, W) detail map of a model with a detail branch (else
+        None); pass both to :meth:`decode`."""
+        detail = None
+        if self.info.backbone != "litemedsam":
+            embeddings = self.image_encoder(images_b3ss)
+        elif self.detail is None:
             embeddings = tinyvit_size.encode(self.image_encoder, images_b3ss)
         else:
-            embeddings = self.image_encoder(images_b3ss)
+            embeddings, stem, stage0 = tinyvit_size.encode_with_taps(self.image_encoder, images_b3ss)
+            detail = self.detail.features(stem, stage0)
         if self.cbam is not None:
             embeddings = self.cbam(embeddings)
-        return embeddings
+        return embeddings, detail
 
     def decode(
         self,
@@ -120,13 +159,27 @@ class SpineSAM(nn.Module):
         boxes_b4: torch.Tensor | None = None,
         mask_input_b1hw: torch.Tensor | None = None,
         multimask: bool = False,
+        detail_bchw: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts in the S x S input frame -> (B, C, 256, 256) logits and (B, C) IoU predictions."""
+        """Prompts in the S x S input frame -> (B, C, 256, 256) logits and (B, C) IoU predictions.
+
+        ``detail_bchw``: the detail map from :meth:`encode_parts`, required with a detail branch."""
+        if self.detail is None:
+            return self._decode(embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask)
+        if detail_bchw is None:
+            raise RuntimeError("this model has a detail branch: pass the detail map from encode_parts()")
+        self._pending_detail = detail_bchw
+        try:
+            return self._decode(embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask)
+        finally:
+            self._pending_detail = None
+
+    def _decode(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask):
         batch = embeddings_bchw.shape[0]
         if batch > 1 and self.info.backbone != "litemedsam":
             # segment-anything's decoder repeats one embedding per prompt; decode sample by sample.
             outs = [
-                self.decode(
+                self._decode(
                     embeddings_bchw[b : b + 1],
                     None if points_bn2 is None else points_bn2[b : b + 1],
                     None if labels_bn is None else labels_bn[b : b + 1],

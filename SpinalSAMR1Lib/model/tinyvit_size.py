@@ -60,8 +60,34 @@ def tokens_to_embedding(encoder: nn.Module, tokens_blc: torch.Tensor) -> torch.T
 
 def encode(encoder: nn.Module, images_b3hw: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) -> (B, 256, H/4, W/4): the TinyViT forward pass at the input's own size."""
+    return encode_with_taps(encoder, images_b3hw)[0]
+
+
+def run_stage0(layer: nn.Module, stem_bchw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage 0 (a convolutional layer) on the (B, 64, H, W) patch embedding -> its full-resolution
+    features before downsampling, (B, 64, H, W), and its output tokens, (B, H/2 * W/2, 128)."""
+    x = stem_bchw
+    for block in layer.blocks:
+        x = block(x)
+    return x, layer.downsample(x)
+
+
+def tokens_to_map(tokens_blc: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """(B, h*w, C) row-major tokens -> (B, C, h, w)."""
+    b, n, c = tokens_blc.shape
+    if n != hw[0] * hw[1]:
+        raise ValueError(f"{n} tokens do not fold into {hw[0]} x {hw[1]}")
+    return tokens_blc.view(b, hw[0], hw[1], c).permute(0, 3, 1, 2)
+
+
+def encode_with_taps(
+    encoder: nn.Module, images_b3hw: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, 3, H, W) -> embedding (B, 256, H/4, W/4), stage 0's full-resolution features (B, 64, H, W) and
+    stage 0's output as a map (B, 128, H/2, W/2): the inputs of :class:`~.detail.DetailBranch`."""
     set_input_size(encoder, tuple(images_b3hw.shape[-2:]))
-    x = encoder.patch_embed(images_b3hw)
-    for layer in encoder.layers:
+    full_res, x = run_stage0(encoder.layers[0], encoder.patch_embed(images_b3hw))
+    stage0 = tokens_to_map(x, stage_sizes(tuple(images_b3hw.shape[-2:]))[1])
+    for layer in encoder.layers[1:]:
         x = layer(x)
-    return tokens_to_embedding(encoder, x)
+    return tokens_to_embedding(encoder, x), full_res, stage0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..model import tinyvit_size
 
 
@@ -58,6 +59,24 @@ class EncoderSplit:
         for _, stage in self.prefix_stages:
             x = stage(x)
         return x
+
+    @torch.no_grad()
+    def prefix_with_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like :meth:`prefix`, plus stage 0's (B, 64, H, W) and (B, 128, H/2, W/2) maps, the detail
+        branch's inputs (see ``tinyvit_size.encode_with_taps``); stage 0 must be in the frozen prefix."""
+        names = [n for n, _ in self.prefix_stages]
+        if not self.sized or "layers.0" not in names:
+            raise UserError("the detail branch needs a LiteMedSAM encoder whose stage 0 stays frozen")
+        input_hw = tuple(x.shape[-2:])
+        tinyvit_size.set_input_size(self.encoder, input_hw)
+        stem = stage0 = None
+        for name, stage in self.prefix_stages:
+            if name == "layers.0":
+                stem, x = tinyvit_size.run_stage0(self.encoder.layers[0], x)
+                stage0 = tinyvit_size.tokens_to_map(x, tinyvit_size.stage_sizes(input_hw)[1])
+            else:
+                x = stage(x)
+        return x, stem, stage0
 
     def suffix(self, h: torch.Tensor, input_hw: tuple[int, int] | None = None) -> torch.Tensor:
         """Prefix output -> embeddings; ``input_hw`` is the (H, W) of the input ``h`` was computed from

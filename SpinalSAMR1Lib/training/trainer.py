@@ -1,4 +1,5 @@
-"""Fine-tuning loop: LoRA on the encoder, CBAM on the embedding, the mask decoder; base weights frozen.
+"""Fine-tuning loop: LoRA on the encoder, CBAM on the embedding, the mask decoder (and optionally a
+high-resolution detail branch); base weights frozen. A run can start from an existing adapter.
 
 Each training sample is expanded into ``variants`` fixed augmentations (intensity, anatomically valid
 flips, box jitter, crop scale). The frozen part of the encoder is run once per variant and cached, the
@@ -40,6 +41,8 @@ class TrainConfig:
     use_lora: bool = True
     use_cbam: bool = True
     tune_decoder: bool = True
+    use_detail: bool = False
+    init_adapter: str | None = None  # start from this adapter's weights (its LoRA settings are kept)
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_layers: tuple[str, ...] = ("layers.2", "layers.3")
@@ -64,6 +67,7 @@ class Variant:
     """One cached augmented input: prefix features and the target in the model's input frame."""
 
     feat: torch.Tensor
+    taps: tuple[torch.Tensor, torch.Tensor] | None  # the detail branch's inputs (float16), if it is used
     target: torch.Tensor  # (h, w) mask fraction 0..1 in the low-res frame: 256 x 256 for square inputs
     box: np.ndarray | None  # (4,) in the input frame; None for point-prompt variants
     single_point: bool
@@ -78,17 +82,21 @@ def set_seed(seed: int) -> None:
 
 
 def prepare_model(cfg: TrainConfig) -> SpineSAM:
-    """Base model with LoRA/CBAM added and exactly the adapter parameters trainable."""
-    model = load_model(cfg.base, device=cfg.device)
+    """Base model (or base + ``cfg.init_adapter``) with LoRA/CBAM/detail added and exactly the adapter
+    parameters trainable."""
+    model = load_model(cfg.base, adapter=cfg.init_adapter, device=cfg.device)
     model.requires_grad_(False)
     if cfg.use_lora:
-        settings = LoraSettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha, layers=tuple(cfg.lora_layers))
-        inject_lora(model.image_encoder, settings)
-        model.info.lora = settings
+        if model.info.lora is None:
+            settings = LoraSettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha, layers=tuple(cfg.lora_layers))
+            inject_lora(model.image_encoder, settings)
+            model.info.lora = settings
         for name, p in model.image_encoder.named_parameters():
             p.requires_grad = "lora_" in name
     if cfg.use_cbam:
-        model.add_cbam().requires_grad_(True)
+        (model.cbam or model.add_cbam()).requires_grad_(True)
+    if cfg.use_detail:
+        (model.detail or model.add_detail()).requires_grad_(True)
     if cfg.tune_decoder:
         model.mask_decoder.requires_grad_(True)
     model.info.crop_margin = cfg.crop_margin
@@ -148,7 +156,12 @@ def make_variant(
         return None
     crop = torch.from_numpy(np.ascontiguousarray(image[rect[1] : rect[3], rect[0] : rect[2]]))
     x, resized = model_input(model, crop, aspect)
-    feat = split.prefix(x)
+    taps = None
+    if model.detail is not None:
+        feat, stem, stage0 = split.prefix_with_taps(x)
+        taps = (stem[0].half().cpu(), stage0[0].half().cpu())
+    else:
+        feat = split.prefix(x)
     frame_hw = tuple(x.shape[-2:])
     low_res_hw = (256, 256) if model.info.input_fit == "square" else frame_hw
     box_in = None
@@ -158,7 +171,7 @@ def make_variant(
     n_comp = len(pr.points_from_mask(target))
     target_low = _target_low_res(target, rect, resized, frame_hw, low_res_hw)
     per_low = frame_hw[0] / low_res_hw[0]
-    return Variant(feat[0].cpu(), target_low, box_in, n_comp <= 1, frame_hw, per_low)
+    return Variant(feat[0].cpu(), taps, target_low, box_in, n_comp <= 1, frame_hw, per_low)
 
 
 # -- one step -----------------------------------------------------------------------------------------
@@ -185,7 +198,7 @@ def _point_prompts(target: np.ndarray, rng, scale: float):
     return xy * scale, lab
 
 
-def _decode_one(model, emb, variant: Variant, rng, cfg):
+def _decode_one(model, emb, detail, variant: Variant, rng, cfg):
     """Prompt, decode, optionally refine once; returns (loss, low-res logits of the last round)."""
     dev = emb.device
     target = variant.target.to(dev)
@@ -205,7 +218,7 @@ def _decode_one(model, emb, variant: Variant, rng, cfg):
         multimask = len(pts) == 1
     p_t = None if pts is None else torch.as_tensor(pts, dtype=torch.float32, device=dev)[None]
     l_t = None if lab is None else torch.as_tensor(lab, dtype=torch.int64, device=dev)[None]
-    logits, iou = model.decode(emb, p_t, l_t, box, None, multimask)
+    logits, iou = model.decode(emb, p_t, l_t, box, None, multimask, detail)
     losses = _loss(logits[0], target.expand_as(logits[0]))
     best = int(torch.argmin(losses))
     loss = losses[best] + F.mse_loss(iou[0], _hard_iou(logits[0].detach(), target.expand_as(logits[0])))
@@ -218,13 +231,22 @@ def _decode_one(model, emb, variant: Variant, rng, cfg):
             lab = np.array([click[1]]) if lab is None else np.concatenate([lab, [click[1]]])
             p_t = torch.as_tensor(pts, dtype=torch.float32, device=dev)[None]
             l_t = torch.as_tensor(lab, dtype=torch.int64, device=dev)[None]
-            logits2, iou2 = model.decode(emb, p_t, l_t, box, last.detach(), False)
+            logits2, iou2 = model.decode(emb, p_t, l_t, box, last.detach(), False, detail)
             loss = (
                 loss
                 + _loss(logits2[0], target[None])[0]
                 + F.mse_loss(iou2[0], _hard_iou(logits2[0].detach(), target[None]))
             )
     return loss
+
+
+def _detail_maps(model, group: list[Variant], dev) -> torch.Tensor | None:
+    """(B, 16, H, W) detail maps of a group of same-size variants, or None without a detail branch."""
+    if model.detail is None:
+        return None
+    stem = torch.stack([v.taps[0] for v in group]).to(dev).float()
+    stage0 = torch.stack([v.taps[1] for v in group]).to(dev).float()
+    return model.detail.features(stem, stage0)
 
 
 def train_step(model, split, batch: list[Variant], optimizer, scaler, rng, cfg) -> float:
@@ -239,7 +261,11 @@ def train_step(model, split, batch: list[Variant], optimizer, scaler, rng, cfg) 
             emb = split.suffix(torch.stack([v.feat for v in group]).to(dev), group[0].input_hw)
             if model.cbam is not None:
                 emb = model.cbam(emb)
-            loss = loss + sum(_decode_one(model, emb[i : i + 1], v, rng, cfg) for i, v in enumerate(group))
+            detail = _detail_maps(model, group, dev)
+            loss = loss + sum(
+                _decode_one(model, emb[i : i + 1], None if detail is None else detail[i : i + 1], v, rng, cfg)
+                for i, v in enumerate(group)
+            )
         loss = loss / len(batch)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
