@@ -103,6 +103,20 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     assert model.info.adapter and model.cbam is not None and model.info.max_stretch == 1.5
 
 
+def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
+    """--frozen-norm: BatchNorm runs on its stored statistics in training, so they do not move (the
+    model trained is the one inference runs) while LoRA still learns."""
+    image, mask = _blobs()
+    samples = [Sample(f"axial/{i}", "axial", image, mask) for i in range(2)]
+    cfg = _tiny_config(tmp_path, variants=1, batch_size=2, frozen_norm=True)
+    train(cfg, samples, samples[:1], log=lambda *_: None)
+    tensors, _ = read_adapter(tmp_path / "run" / "last.safetensors")
+    base_stats = encoder_norm_statistics(load_model("litemedsam"))
+    stats = {k: v for k, v in tensors.items() if k.endswith(("running_mean", "running_var"))}
+    assert stats and all(torch.equal(v, base_stats[k]) for k, v in stats.items())
+    assert any(v.abs().max() > 0 for k, v in tensors.items() if "lora_B" in k)  # LoRA B starts at zero
+
+
 def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
     """With inputs shaped like their crops, a batch mixes sizes: each runs on its own and the adapter
     records the fit, so the loaded model encodes the same way."""

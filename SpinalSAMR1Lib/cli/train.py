@@ -42,6 +42,11 @@ def register(sub) -> None:
         help="add and train the high-resolution detail branch (early encoder features into the mask decoder)",
     )
     p.add_argument(
+        "--frozen-norm",
+        action="store_true",
+        help="keep the encoder's BatchNorm statistics fixed while training (inference uses them as they are)",
+    )
+    p.add_argument(
         "--init-adapter",
         type=Path,
         help="start from this adapter's weights instead of the bare base model (its LoRA settings are kept)",
@@ -124,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         use_cbam=not args.no_cbam,
         tune_decoder=not args.no_decoder,
         use_detail=args.detail,
+        frozen_norm=args.frozen_norm,
         init_adapter=None if args.init_adapter is None else str(args.init_adapter),
         lora_rank=args.lora_rank,
         lora_alpha=args.lora_alpha,

@@ -42,6 +42,7 @@ class TrainConfig:
     use_cbam: bool = True
     tune_decoder: bool = True
     use_detail: bool = False
+    frozen_norm: bool = False  # encoder BatchNorm uses its running statistics in training too
     init_adapter: str | None = None  # start from this adapter's weights (its LoRA settings are kept)
     lora_rank: int = 8
     lora_alpha: float = 16.0
@@ -249,8 +250,23 @@ def _detail_maps(model, group: list[Variant], dev) -> torch.Tensor | None:
     return model.detail.features(stem, stage0)
 
 
+def _freeze_norm(model: SpineSAM) -> None:
+    """Put the image encoder's BatchNorm layers in eval mode.
+
+    Area-fit inputs of different shapes train one image at a time, so a BatchNorm layer in training mode
+    normalises each image by its own statistics while inference uses the running ones: a sagittal
+    training slice scored 0.914 in eval mode against 0.928 with its own statistics (shipped adapter).
+    Frozen, training optimises the function inference computes (and the statistics stay the loaded ones).
+    """
+    for module in model.image_encoder.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def train_step(model, split, batch: list[Variant], optimizer, scaler, rng, cfg) -> float:
     model.train()
+    if cfg.frozen_norm:
+        _freeze_norm(model)
     dev = model.device
     optimizer.zero_grad(set_to_none=True)
     # inputs of one size run as one batch; area-fit inputs (each shaped like its crop) one by one
