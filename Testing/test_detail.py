@@ -112,6 +112,8 @@ def test_training_from_an_adapter_with_the_detail_branch(tmp_path):
         device="cpu",
         seed=0,
     )
+    with pytest.raises(UserError, match="same input fit"):
+        prepare_model(TrainConfig(init_adapter=str(init_path), input_fit="square", device="cpu"))
     train(cfg, samples, samples[:1], log=lambda *_: None)
     tensors, meta = read_adapter(tmp_path / "run" / "last.safetensors")
     assert meta["detail"] == "true" and meta["input_fit"] == "area"

@@ -56,8 +56,8 @@ def adapter_targets(model: SpineSAM) -> dict[str, torch.Tensor]:
 def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
 
-    LoRA, CBAM and the detail branch are stored in float32; tuned decoder weights in float16 to keep the file small. With
-    LoRA, the encoder's BatchNorm statistics (float32, about 40 KB) are stored too.
+    LoRA, CBAM and the detail branch are stored in float32; tuned decoder weights in float16 to keep the
+    file small. With LoRA, the encoder's BatchNorm statistics (float32, about 40 KB) are stored too.
     """
     from safetensors.torch import save_file
 

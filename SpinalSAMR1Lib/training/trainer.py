@@ -86,6 +86,11 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
     """Base model (or base + ``cfg.init_adapter``) with LoRA/CBAM/detail added and exactly the adapter
     parameters trainable."""
     model = load_model(cfg.base, adapter=cfg.init_adapter, device=cfg.device)
+    if cfg.init_adapter and model.info.input_fit != cfg.input_fit:
+        raise UserError(
+            f"--init-adapter {Path(cfg.init_adapter).name} uses --input-fit {model.info.input_fit}; "
+            f"train it with the same input fit, not {cfg.input_fit}"
+        )
     model.requires_grad_(False)
     if cfg.use_lora:
         if model.info.lora is None:
