@@ -22,10 +22,18 @@ def _tall_input():
     return torch.rand(1, 3, 380, 164, generator=torch.Generator().manual_seed(1))
 
 
-def test_taps_are_the_encoders_own_stage0_maps(lite_model):
+@pytest.fixture()
+def lite_encoder(lite_model):
+    """The shared LiteMedSAM's encoder, set back to its 256 x 256 size afterwards (other tests run the
+    vendored forward, which assumes it)."""
+    yield lite_model.image_encoder
+    tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
+
+
+def test_taps_are_the_encoders_own_stage0_maps(lite_encoder):
     """encode_with_taps gives the same embedding as the plain forward, and its taps are stage 0's
     full-resolution features and output folded with the right (rows, cols)."""
-    enc = lite_model.image_encoder
+    enc = lite_encoder
     x = _tall_input()
     with torch.no_grad():
         emb, stem, stage0 = tinyvit_size.encode_with_taps(enc, x)
