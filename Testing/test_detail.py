@@ -56,7 +56,7 @@ def test_new_detail_branch_leaves_the_model_unchanged_until_it_learns(tmp_path):
         before = model.decode(emb, None, None, BOX)[0]
         model.add_detail()
         emb2, detail = model.encode_parts(x)
-        assert detail.shape == (1, 16, 380, 164)
+        assert detail.shape == (1, 16, 380, 164) and model.add_detail() is model.detail
         torch.testing.assert_close(model.decode(emb2, None, None, BOX, detail_bchw=detail)[0], before)
         with pytest.raises(RuntimeError, match="detail map"):
             model.decode(emb2, None, None, BOX)

@@ -110,6 +110,8 @@ class SpineSAM(nn.Module):
         """Attach a (residual = 0, hence neutral) high-resolution detail branch (LiteMedSAM only)."""
         if self.info.backbone != "litemedsam":
             raise UserError(f"the detail branch needs the litemedsam backbone, not {self.info.backbone}")
+        if self.detail is not None:  # one branch, one hook
+            return self.detail
         self.detail = DetailBranch().to(self.device)
         self.mask_decoder.output_upscaling.register_forward_hook(self._add_detail_hook)
         self.info.detail = True
