@@ -51,11 +51,7 @@ def embedding_grid(encoder: nn.Module) -> tuple[int, int]:
 
 def tokens_to_embedding(encoder: nn.Module, tokens_blc: torch.Tensor) -> torch.Tensor:
     """Last-stage tokens (B, h*w, C) -> (B, 256, h, w) embedding through the encoder's neck."""
-    b, n, c = tokens_blc.shape
-    h, w = embedding_grid(encoder)
-    if n != h * w:
-        raise ValueError(f"{n} tokens do not fold into the {h} x {w} grid set on the encoder")
-    return encoder.neck(tokens_blc.view(b, h, w, c).permute(0, 3, 1, 2))
+    return encoder.neck(tokens_to_map(tokens_blc, embedding_grid(encoder)))
 
 
 def encode(encoder: nn.Module, images_b3hw: torch.Tensor) -> torch.Tensor:
