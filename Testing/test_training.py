@@ -117,6 +117,40 @@ def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
     assert any(v.abs().max() > 0 for k, v in tensors.items() if "lora_B" in k)  # LoRA B starts at zero
 
 
+def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
+    """--init-adapter with more --lora-layers than the adapter has: its LoRA is kept, the missing stages get
+    zero-started LoRA (the model starts as the adapter's), and the saved file carries both."""
+    from SpinalSAMR1Lib.model import save_adapter
+
+    init = prepare_model(TrainConfig(lora_layers=("layers.3",), device="cpu"))
+    with torch.no_grad():
+        for name, p in init.image_encoder.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)  # a "trained" adapter, so keeping it is visible
+    init_path = save_adapter(init, tmp_path / "init.safetensors")
+
+    model = prepare_model(
+        TrainConfig(init_adapter=str(init_path), lora_layers=("layers.2", "layers.3"), device="cpu")
+    )
+    assert model.info.lora.layers == ("layers.2", "layers.3")
+    trainable = [n for n, p in model.image_encoder.named_parameters() if p.requires_grad]
+    assert any(n.startswith("layers.2.") for n in trainable) and any(
+        n.startswith("layers.3.") for n in trainable
+    )
+    x = torch.rand(1, 3, 256, 256)
+    with torch.no_grad():
+        expected = load_model("litemedsam", adapter=init_path).image_encoder(x)
+        assert torch.allclose(model.image_encoder(x), expected, atol=1e-5)
+        assert not torch.allclose(load_model("litemedsam").image_encoder(x), expected, atol=1e-3)
+
+    saved = save_adapter(model, tmp_path / "more.safetensors")
+    tensors, _ = read_adapter(saved)
+    assert sum("layers.2." in k and "lora_A" in k for k in tensors) > 0
+    assert load_model("litemedsam", adapter=saved).info.lora.layers == ("layers.2", "layers.3")
+    with pytest.raises(UserError, match="--lora-layers"):
+        prepare_model(TrainConfig(init_adapter=str(init_path), lora_layers=(), device="cpu"))
+
+
 def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
     """With inputs shaped like their crops, a batch mixes sizes: each runs on its own and the adapter
     records the fit, so the loaded model encodes the same way."""

@@ -49,7 +49,8 @@ def register(sub) -> None:
     p.add_argument(
         "--init-adapter",
         type=Path,
-        help="start from this adapter's weights instead of the bare base model (its LoRA settings are kept)",
+        help="start from this adapter's weights instead of the bare base model (its LoRA stays; stages of "
+        "--lora-layers it lacks get new LoRA of its rank)",
     )
     p.add_argument("--lora-rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=float, default=16.0)

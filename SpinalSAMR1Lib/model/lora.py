@@ -8,7 +8,8 @@ peft initialises LoRA's B matrices to zero: an injected but untrained adapter ch
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 
 from torch import nn
 
@@ -49,6 +50,24 @@ def inject_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
         bias="none",
     )
     return inject_adapter_in_model(config, encoder)
+
+
+def extend_lora(encoder: nn.Module, settings: LoraSettings, layers: tuple[str, ...]) -> LoraSettings:
+    """Add LoRA (same rank, alpha, targets; zero at start) to the stages of ``layers`` that ``settings``
+    (already injected in ``encoder``) lacks, and return the combined settings. Settings on every
+    attention layer (no ``layers``) are returned as they are."""
+    if not settings.layers:
+        return settings
+    if not layers:
+        raise ValueError(f"LoRA is on {' '.join(settings.layers)} only; name the stages to add")
+    missing = tuple(layer for layer in layers if layer not in settings.layers)
+    if not missing:
+        return settings
+    with warnings.catch_warnings():
+        # peft warns that the encoder already holds an adapter: the new layers join it on purpose
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+        inject_lora(encoder, replace(settings, layers=missing))
+    return replace(settings, layers=tuple(sorted(settings.layers + missing)))
 
 
 def lora_parameter_names(module: nn.Module) -> list[str]:

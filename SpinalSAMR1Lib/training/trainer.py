@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..model import LoraSettings, SpineSAM, inject_lora, load_model, save_adapter
 from ..model.adapter import encoder_norm_statistics
+from ..model.lora import extend_lora
 from ..predictor import Predictor, crop_rect, crop_to_low_res, model_input
 from . import prompts as pr
 from .data import Sample
@@ -43,7 +44,7 @@ class TrainConfig:
     tune_decoder: bool = True
     use_detail: bool = False
     frozen_norm: bool = False  # encoder BatchNorm uses its running statistics in training too
-    init_adapter: str | None = None  # start from this adapter's weights (its LoRA settings are kept)
+    init_adapter: str | None = None  # start from this adapter's weights (its LoRA kept, lora_layers added)
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_layers: tuple[str, ...] = ("layers.2", "layers.3")
@@ -97,6 +98,11 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
             settings = LoraSettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha, layers=tuple(cfg.lora_layers))
             inject_lora(model.image_encoder, settings)
             model.info.lora = settings
+        else:
+            try:
+                model.info.lora = extend_lora(model.image_encoder, model.info.lora, tuple(cfg.lora_layers))
+            except ValueError as err:
+                raise UserError(f"--init-adapter: {err} with --lora-layers") from None
         for name, p in model.image_encoder.named_parameters():
             p.requires_grad = "lora_" in name
     if cfg.use_cbam:
