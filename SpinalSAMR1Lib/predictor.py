@@ -70,7 +70,13 @@ def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_siz
 
 
 def resized_shape(
-    h: int, w: int, size: int, aspect: float = 1.0, max_stretch: float = 1.0, fit: str = "square"
+    h: int,
+    w: int,
+    size: int,
+    aspect: float = 1.0,
+    max_stretch: float = 1.0,
+    fit: str = "square",
+    area: float = 1.0,
 ) -> tuple[int, int]:
     """(rows, cols) a crop of h x w pixels is resized to before encoding; ``aspect`` = row spacing /
     column spacing, so the result has true physical proportions.
@@ -82,11 +88,13 @@ def resized_shape(
     ``fit="area"`` (LiteMedSAM only): the input is shaped like the crop, with at most ``size``**2 pixels
     (the square's cost) and sides that are multiples of 4 (at most 2 x ``size``). A tall sagittal crop of
     the lumbar spine is then seen at about 1.5 x the resolution of the square fit, at the same cost.
+    ``area`` > 1 raises the budget to ``area * size**2`` pixels (finer detail, proportionally more encoder
+    time; adapters trained that way record it), still with sides of at most 2 x ``size``.
     """
     ph, pw = h * aspect, float(w)
     if fit == "area":
-        scale = min(size / (ph * pw) ** 0.5, 2 * size / max(ph, pw))
-        quarter = [max(1, int(v * scale / 4 + 1e-6)) for v in (ph, pw)]  # floor: at most size**2
+        scale = min(size * area**0.5 / (ph * pw) ** 0.5, 2 * size / max(ph, pw))
+        quarter = [max(1, int(v * scale / 4 + 1e-6)) for v in (ph, pw)]  # floor: within the budget
         return quarter[0] * 4, quarter[1] * 4
     scale = size / max(ph, pw)
     nh, nw = ph * scale, pw * scale
@@ -108,7 +116,7 @@ def model_input(
     info = model.info
     size = model.image_size
     h, w = crop_hw.shape
-    nh, nw = resized_shape(h, w, size, aspect, info.max_stretch, info.input_fit)
+    nh, nw = resized_shape(h, w, size, aspect, info.max_stretch, info.input_fit, info.input_area)
     fh, fw = (nh, nw) if info.input_fit == "area" else (size, size)
     x = crop_hw[None, None].expand(1, 3, h, w).to(model.device)
     x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)

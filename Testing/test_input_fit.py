@@ -91,3 +91,31 @@ def test_area_fit_maps_masks_back_to_image_pixels(area_model, shared_data):
     assert metrics.dice(out.mask[: ref.shape[0]], ref) > 0.7
     assert metrics.dice(out.mask, reference) > 0.75  # zero-shot, the two fits differ in detail only
     assert metrics.dice(refined.mask[: ref.shape[0]], ref) > 0.7
+
+
+def test_area_budget_scales_the_input_and_travels_with_the_adapter(tmp_path):
+    """--input-area 1.5: the encoder input of a tall crop holds ~1.5 x the square's pixels (proportions
+    kept, extreme strips still capped), the adapter records the budget and its predictor uses it."""
+    from SpinalSAMR1Lib.errors import UserError
+    from SpinalSAMR1Lib.model import load_model, save_adapter
+    from SpinalSAMR1Lib.training import TrainConfig
+    from SpinalSAMR1Lib.training.trainer import prepare_model
+
+    nh, nw = resized_shape(689, 288, 256, fit="area", area=1.5)
+    assert nh % 4 == 0 and nw % 4 == 0 and 1.35 * 256 * 256 < nh * nw <= 1.5 * 256 * 256
+    assert abs(nh / nw - 689 / 288) < 0.1 and nh > 1.15 * resized_shape(689, 288, 256, fit="area")[0]
+    assert max(resized_shape(2000, 50, 256, fit="area", area=1.5)) <= 512
+
+    model = prepare_model(TrainConfig(input_fit="area", input_area=1.5, device="cpu"))
+    loaded = load_model("litemedsam", adapter=save_adapter(model, tmp_path / "a.safetensors"))
+    assert loaded.info.input_area == 1.5
+    image = np.full((400, 160), 60.0, np.float32)
+    image[100:300, 40:120] = 200.0
+    pred = Predictor(loaded)
+    pred.set_image(image)
+    pred.predict(box=np.array([40, 100, 120, 300]))
+    (enc,) = pred._cache.values()
+    assert enc.resized_hw == enc.frame_hw
+    assert enc.resized_hw[0] * enc.resized_hw[1] > 1.35 * 256 * 256
+    with pytest.raises(UserError, match="--input-area"):
+        prepare_model(TrainConfig(input_fit="square", input_area=1.5, device="cpu"))

@@ -80,6 +80,13 @@ def register(sub) -> None:
         help="encoder input: SAM's padded square, or shaped like the crop with the same pixel count "
         "(area; litemedsam only: a tall sagittal crop keeps 1.5 x the resolution)",
     )
+    p.add_argument(
+        "--input-area",
+        type=float,
+        default=1.0,
+        help="with --input-fit area: the encoder's pixel budget in units of the square's (e.g. 1.5 = "
+        "1.22 x the resolution for 1.5 x the encoder time); stored in the adapter",
+    )
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument(
         "--time-limit", type=float, default=None, help="stop after the epoch that passes N minutes"
@@ -138,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         crop_margin=None if args.crop_margin < 0 else args.crop_margin,
         max_stretch=args.max_stretch,
         input_fit=args.input_fit,
+        input_area=args.input_area,
         epochs=args.epochs,
         variants=args.variants,
         batch_size=args.batch_size,

@@ -85,6 +85,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "crop_margin": json.dumps(info.crop_margin),
         "max_stretch": json.dumps(info.max_stretch),
         "input_fit": info.input_fit,
+        "input_area": json.dumps(info.input_area),
         "extra": json.dumps(extra or {}),
     }
     target = Path(path)
@@ -141,6 +142,7 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
         model.set_input_fit(meta.get("input_fit", "square"))
     except UserError as exc:
         raise UserError(f"adapter {Path(path).name}: {exc}") from exc
+    model.info.input_area = float(json.loads(meta.get("input_area", "1.0")))
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))

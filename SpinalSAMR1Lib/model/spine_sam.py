@@ -55,6 +55,7 @@ class ModelInfo:
     crop_margin: float | None = None
     max_stretch: float = 1.0  # see predictor.resized_shape
     input_fit: str = "square"  # "square" (SAM's padded square) or "area" (see predictor.resized_shape)
+    input_area: float = 1.0  # area fit: pixel budget in units of image_size ** 2
     extra: dict = field(default_factory=dict)
 
 

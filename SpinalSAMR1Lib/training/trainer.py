@@ -51,6 +51,7 @@ class TrainConfig:
     crop_margin: float | None = 0.1
     max_stretch: float = 1.0
     input_fit: str = "square"
+    input_area: float = 1.0  # area fit: encoder pixel budget in units of image_size ** 2
     epochs: int = 10
     variants: int = 4
     batch_size: int = 4
@@ -115,7 +116,12 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
     model.info.max_stretch = cfg.max_stretch
     if cfg.input_fit == "area" and cfg.max_stretch != 1.0:
         raise UserError("--max-stretch applies to the square input only; leave it at 1 with --input-fit area")
+    if cfg.input_fit != "area" and cfg.input_area != 1.0:
+        raise UserError("--input-area applies to --input-fit area only")
+    if not 0.25 <= cfg.input_area <= 4.0:
+        raise UserError(f"--input-area must be between 0.25 and 4, got {cfg.input_area:g}")
     model.set_input_fit(cfg.input_fit)
+    model.info.input_area = cfg.input_area
     model.info.name = "spinal"
     return model.to(model.device)
 
