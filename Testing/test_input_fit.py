@@ -117,5 +117,5 @@ def test_area_budget_scales_the_input_and_travels_with_the_adapter(tmp_path):
     (enc,) = pred._cache.values()
     assert enc.resized_hw == enc.frame_hw
     assert enc.resized_hw[0] * enc.resized_hw[1] > 1.35 * 256 * 256
-    with pytest.raises(UserError, match="--input-area"):
+    with pytest.raises(UserError, match="--input-area: an input area other than 1 applies to the area fit"):
         prepare_model(TrainConfig(input_fit="square", input_area=1.5, device="cpu"))

@@ -139,10 +139,9 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     try:
-        model.set_input_fit(meta.get("input_fit", "square"))
+        model.set_input_fit(meta.get("input_fit", "square"), float(json.loads(meta.get("input_area", "1.0"))))
     except UserError as exc:
         raise UserError(f"adapter {Path(path).name}: {exc}") from exc
-    model.info.input_area = float(json.loads(meta.get("input_area", "1.0")))
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))

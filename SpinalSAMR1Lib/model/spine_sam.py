@@ -92,14 +92,19 @@ class SpineSAM(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def set_input_fit(self, fit: str) -> None:
+    def set_input_fit(self, fit: str, area: float = 1.0) -> None:
         """Use SAM's padded square input ("square") or one shaped like the crop ("area", LiteMedSAM only:
-        TinyViT takes any input size); see :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
+        TinyViT takes any input size) with a budget of ``area`` x the square's pixels; see
+        :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
         if fit not in INPUT_FITS:
             raise UserError(f"unknown input fit {fit!r}; choose one of {', '.join(INPUT_FITS)}")
         if fit != "square" and self.info.backbone != "litemedsam":
             raise UserError(f"input fit {fit!r} needs the litemedsam backbone, not {self.info.backbone}")
-        self.info.input_fit = fit
+        if fit != "area" and area != 1.0:
+            raise UserError("an input area other than 1 applies to the area fit only")
+        if not 0.25 <= area <= 4.0:
+            raise UserError(f"the input area must be between 0.25 and 4, got {area:g}")
+        self.info.input_fit, self.info.input_area = fit, float(area)
 
     def add_cbam(self, reduction: int = 16, kernel_size: int = 7) -> CBAM:
         """Attach a (gate = 0, hence neutral) CBAM block on the embedding and return it."""

@@ -116,12 +116,10 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
     model.info.max_stretch = cfg.max_stretch
     if cfg.input_fit == "area" and cfg.max_stretch != 1.0:
         raise UserError("--max-stretch applies to the square input only; leave it at 1 with --input-fit area")
-    if cfg.input_fit != "area" and cfg.input_area != 1.0:
-        raise UserError("--input-area applies to --input-fit area only")
-    if not 0.25 <= cfg.input_area <= 4.0:
-        raise UserError(f"--input-area must be between 0.25 and 4, got {cfg.input_area:g}")
-    model.set_input_fit(cfg.input_fit)
-    model.info.input_area = cfg.input_area
+    try:
+        model.set_input_fit(cfg.input_fit, cfg.input_area)
+    except UserError as exc:
+        raise UserError(f"--input-fit / --input-area: {exc}") from None
     model.info.name = "spinal"
     return model.to(model.device)
 
