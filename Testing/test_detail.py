@@ -117,6 +117,7 @@ def test_training_from_an_adapter_with_the_detail_branch(tmp_path):
         input_fit="area",
         use_detail=True,
         init_adapter=str(init_path),
+        lora_layers=("layers.3",),  # the adapter's own stages: no LoRA added
         device="cpu",
         seed=0,
     )
