@@ -8,10 +8,13 @@ import pytest
 import torch
 
 from SpinalSAMR1Lib import metrics
+from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.evaluation import box_from_mask
 from SpinalSAMR1Lib.io import read_image_2d
-from SpinalSAMR1Lib.model import tinyvit_size
+from SpinalSAMR1Lib.model import load_model, save_adapter, tinyvit_size
 from SpinalSAMR1Lib.predictor import Predictor, resized_shape
+from SpinalSAMR1Lib.training import TrainConfig
+from SpinalSAMR1Lib.training.trainer import prepare_model
 
 
 @pytest.fixture()
@@ -96,11 +99,6 @@ def test_area_fit_maps_masks_back_to_image_pixels(area_model, shared_data):
 def test_area_budget_scales_the_input_and_travels_with_the_adapter(tmp_path):
     """--input-area 1.5: the encoder input of a tall crop holds ~1.5 x the square's pixels (proportions
     kept, extreme strips still capped), the adapter records the budget and its predictor uses it."""
-    from SpinalSAMR1Lib.errors import UserError
-    from SpinalSAMR1Lib.model import load_model, save_adapter
-    from SpinalSAMR1Lib.training import TrainConfig
-    from SpinalSAMR1Lib.training.trainer import prepare_model
-
     nh, nw = resized_shape(689, 288, 256, fit="area", area=1.5)
     assert nh % 4 == 0 and nw % 4 == 0 and 1.35 * 256 * 256 < nh * nw <= 1.5 * 256 * 256
     assert abs(nh / nw - 689 / 288) < 0.1 and nh > 1.15 * resized_shape(689, 288, 256, fit="area")[0]

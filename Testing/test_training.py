@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from SpinalSAMR1Lib.errors import UserError
-from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter
+from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter, save_adapter
 from SpinalSAMR1Lib.model.adapter import encoder_norm_statistics
 from SpinalSAMR1Lib.training import TrainConfig, split_tail, train
 from SpinalSAMR1Lib.training import prompts as pr
@@ -120,8 +120,6 @@ def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
 def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
     """--init-adapter with more --lora-layers than the adapter has: its LoRA is kept, the missing stages get
     zero-started LoRA (the model starts as the adapter's), and the saved file carries both."""
-    from SpinalSAMR1Lib.model import save_adapter
-
     init = prepare_model(TrainConfig(lora_layers=("layers.3",), device="cpu"))
     with torch.no_grad():
         for name, p in init.image_encoder.named_parameters():

@@ -78,7 +78,7 @@ def register(sub) -> None:
         choices=("square", "area"),
         default="square",
         help="encoder input: SAM's padded square, or shaped like the crop with the same pixel count "
-        "(area; litemedsam only: a tall sagittal crop keeps 1.5 x the resolution)",
+        "(area; litemedsam only: a tall sagittal crop keeps 1.5 x the resolution; see --input-area)",
     )
     p.add_argument(
         "--input-area",
