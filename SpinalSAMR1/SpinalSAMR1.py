@@ -121,6 +121,7 @@ class SegmentRequest:
     """Everything one inference needs, read on the main thread (MRML is not thread-safe)."""
 
     volumeNodeID: str
+    cacheKey: tuple  # (node ID, voxel MTime): node IDs restart after a scene close; pixels are hashed too
     array: np.ndarray
     ijkToRas: np.ndarray
     prompts: object  # SpinalSAMR1Lib.Prompts
@@ -158,6 +159,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
 
     # Shared by every logic instance (the widget's and scripts'), so one model is in memory at a time.
     _predictors: dict[tuple, object] = {}
+    _cachedVolumeIDs: set[str] = set()  # volumes whose embeddings may be cached (shared like _predictors)
 
     def getParameterNode(self) -> SpinalSAMR1ParameterNode:
         return SpinalSAMR1ParameterNode(super().getParameterNode())
@@ -252,6 +254,20 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             model = load_model(name, checkpoint=checkpoint or None, adapter=adapter or None, device=device)
             SpinalSAMR1Logic._predictors = {key: Predictor(model)}
         return self._predictors[key]
+
+    def clearCaches(self) -> None:
+        """Forget every cached embedding and window (the scene closed or a volume was removed)."""
+        import SpinalSAMR1Lib.volume as libVolume
+
+        for predictor in self._predictors.values():
+            predictor.clear_cache()
+        libVolume.clear_caches()
+        self._cachedVolumeIDs.clear()
+
+    def forgetRemovedVolumes(self) -> None:
+        """Clear the caches when a volume segmented before has left the scene (frees its embeddings)."""
+        if any(slicer.mrmlScene.GetNodeByID(i) is None for i in self._cachedVolumeIDs):
+            self.clearCaches()
 
     def deviceStatus(self) -> dict:
         from SpinalSAMR1Lib.model import device_status
@@ -378,8 +394,10 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             geometry.view_frame(ijkToRas, array.shape, view)
         except geometry.ObliqueViewError as exc:
             raise UserError(str(exc)) from exc
+        self._cachedVolumeIDs.add(volumeNode.GetID())
         return SegmentRequest(
             volumeNodeID=volumeNode.GetID(),
+            cacheKey=(volumeNode.GetID(), volumeNode.GetImageData().GetMTime()),
             array=array,
             ijkToRas=ijkToRas,
             prompts=self.readPrompts(volumeNode, positiveNode, negativeNode, roiNode, use),
@@ -402,7 +420,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             view=request.view,
             index=request.sliceIndex,
             predictor=self.getPredictor(request.modelKey),
-            cache_key=request.volumeNodeID,
+            cache_key=request.cacheKey,
         )
         self.lastLatency = time.perf_counter() - start
         return result
@@ -420,7 +438,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             progress=progress,
             cancel=cancel,
             predictor=self.getPredictor(request.modelKey),
-            cache_key=request.volumeNodeID,
+            cache_key=request.cacheKey,
         )
         self.lastLatency = time.perf_counter() - start
         return labels
@@ -777,6 +795,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
 
         self.ui.segmentSliceButton.connect("clicked(bool)", self.onSegmentSlice)
         self.ui.segmentVolumeButton.connect("clicked(bool)", self.onSegmentVolume)
@@ -829,6 +848,11 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
         if self.logic is not None:
             self.logic.undoStack.clear()  # the edited nodes are gone
+            self.logic.clearCaches()
+
+    def onNodeRemoved(self, caller, event) -> None:
+        if self.logic is not None and not slicer.mrmlScene.IsClosing():
+            self.logic.forgetRemovedVolumes()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:

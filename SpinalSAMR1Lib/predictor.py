@@ -160,9 +160,11 @@ class Predictor:
     def set_image(
         self, image: np.ndarray, key: Hashable | None = None, pixel_spacing: tuple[float, float] = (1.0, 1.0)
     ) -> None:
-        """Use ``image`` ((H, W) grey 0..255) for the next predictions; ``key`` names it for the cache.
+        """Use ``image`` ((H, W) grey 0..255) for the next predictions.
 
-        Without a key the image content is hashed, so the same pixels reuse one embedding.
+        Embeddings are cached by a digest of the pixels (about 1 ms for a 512 x 512 slice), so the same
+        pixels reuse one embedding and a cached embedding can never serve other pixels, whatever
+        ``key`` says. ``key`` (e.g. a volume node ID with the view and slice) only adds a namespace.
         ``pixel_spacing`` (row, column) in mm: non-square pixels (a sagittal slice of a CT with thick
         slices) are resampled so the model sees true proportions.
         """
@@ -175,8 +177,8 @@ class Predictor:
             img = (img - lo) * (255.0 / max(hi - lo, 1e-6))
         self._image = img
         self._aspect = float(pixel_spacing[0]) / float(pixel_spacing[1])  # row mm / column mm
-        digest = hashlib.blake2b(img.tobytes(), digest_size=16).hexdigest() if key is None else key
-        self._key = (digest, round(self._aspect, 6))
+        digest = hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).hexdigest()
+        self._key = (key, digest, img.shape, round(self._aspect, 6))
 
     def _encoded(self, rect: Rect) -> _Encoded:
         key = (self._key, self.model.info.name, self.model.info.adapter, rect)

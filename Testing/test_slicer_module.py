@@ -557,3 +557,52 @@ def test_chat_navigate_save_metrics_and_status(slicer, M, widget, phantom, tmp_p
     assert out.is_file() and f"Saved {out}" in history
     history = send(widget, "check GPU status")
     assert "torch" in history
+
+
+# -- caches: a closed scene's embeddings never serve the next scan (IDs restart after Clear) -------------
+def test_after_a_scene_close_the_next_ct_gets_its_own_result(slicer, M, widget):
+    from SpinalSAMR1Lib.phantom import make_lumbar_phantom
+
+    ss = lib()
+    a = make_lumbar_phantom(seed=1, levels=("L2", "L3", "L4"), shape_kji=(48, 128, 144))
+    b = make_lumbar_phantom(seed=7, levels=("L1", "L2", "L3"), shape_kji=(48, 128, 144))
+    point = centre_of(a, "L3")
+    logic = widget.logic
+    logic.setModel("litemedsam")
+
+    def segment(ph):
+        volume = add_volume(slicer, ph.image, ph.ijk_to_ras)
+        positive = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "pos")
+        positive.AddControlPointWorld(point.tolist())
+        segmentation = logic.segmentSlice(volume, positiveNode=positive, view="axial", segmentName="S")
+        return volume.GetID(), segment_array(slicer, segmentation, "S", volume)
+
+    id_a, result_a = segment(a)
+    assert logic.getPredictor()._cache
+    slicer.mrmlScene.Clear()
+    assert not logic.getPredictor()._cache  # the widget cleared the caches when the scene closed
+    id_b, result_b = segment(b)
+    assert id_a == id_b  # as in Slicer: the first volume after a close gets the same ID
+
+    fresh = ss.Predictor(logic.getPredictor().model)
+    direct = ss.segment_slice(
+        b.image, b.ijk_to_ras, ss.Prompts(points_ras=[point]), view="axial", predictor=fresh
+    )
+    expected = np.zeros(b.image.shape, np.uint8)
+    ss.geometry.insert_slice(expected, direct.frame, direct.index, direct.mask.astype(np.uint8))
+    assert not np.array_equal(result_a, expected)
+    np.testing.assert_array_equal(result_b, expected)
+
+
+def test_removing_a_segmented_volume_frees_its_embeddings(slicer, M, widget, phantom):
+    logic = widget.logic
+    logic.setModel("litemedsam")
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    positive = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "pos")
+    positive.AddControlPointWorld(centre_of(phantom, "L3").tolist())
+    logic.segmentSlice(volume, positiveNode=positive, view="axial")
+    assert logic.getPredictor()._cache
+    slicer.mrmlScene.RemoveNode(positive)  # not a volume: embeddings stay
+    assert logic.getPredictor()._cache
+    slicer.mrmlScene.RemoveNode(volume)
+    assert not logic.getPredictor()._cache

@@ -21,10 +21,16 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..model import device_status, load_model, verify
 
     status = device_status()
-    model = load_model(args.model, args.checkpoint, args.adapter, args.device)
+    try:
+        model = load_model(args.model, args.checkpoint, args.adapter, args.device)
+    except UserError as exc:
+        if args.adapter is None:
+            raise
+        return _refused_adapter(args, status, exc)
     report = verify(model)
     if args.json:
         print(json.dumps(finite_or_none({"device": status, "model": report}), indent=2))
@@ -50,3 +56,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _ok(report: dict) -> bool:
     return all(report[p]["ok"] for p in ("checkpoint", "adapter") if p in report)
+
+
+def _refused_adapter(args: argparse.Namespace, status: dict, exc: Exception) -> int:
+    """An adapter that does not load is reported as not ok (exit 1), with the reason on one line."""
+    reason = " ".join(str(exc).split())
+    if args.json:
+        adapter = {"path": str(args.adapter), "ok": False, "error": reason}
+        print(json.dumps(finite_or_none({"device": status, "model": {"adapter": adapter}}), indent=2))
+        return 1
+    print(f"adapter: {args.adapter}")
+    print("  ok: False")
+    print(f"  error: {reason}")
+    return 1

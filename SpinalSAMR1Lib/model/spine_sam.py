@@ -48,6 +48,7 @@ class ModelInfo:
     image_size: int
     normalization: str
     checkpoint: str | None = None
+    base_digest: str | None = None  # checkpoints.weights_digest of the base weights, when loaded from a file
     adapter: str | None = None
     lora: LoraSettings | None = None
     cbam: bool = False

@@ -49,8 +49,17 @@ class vtkMRMLScene(vtkObject):
     def __init__(self):
         super().__init__()
         self._nodes = []
-        self._ids = itertools.count(1)
+        self._ids: dict[str, itertools.count] = {}  # per class, like vtkMRMLScene::GenerateUniqueID
         self._closing = False
+
+    def _newID(self, className: str) -> str:
+        """IDs "vtkMRMLScalarVolumeNode1", "...2": a per-class counter that Clear() restarts, as in Slicer, so
+        the first volume loaded after a scene close gets the ID of the first one before it."""
+        counter = self._ids.setdefault(className, itertools.count(1))
+        while True:
+            candidate = f"{className}{next(counter)}"
+            if self.GetNodeByID(candidate) is None:  # singletons survive a Clear with their IDs
+                return candidate
 
     def AddNewNodeByClass(self, className, nodeBaseName=""):
         from . import _classes
@@ -61,7 +70,7 @@ class vtkMRMLScene(vtkObject):
         return self.AddNode(node)
 
     def AddNode(self, node):
-        node._id = f"{type(node).__name__}{next(self._ids)}"
+        node._id = self._newID(type(node).__name__)
         if not node.GetName():
             node.SetName(node._id)
         node._scene = self
@@ -102,6 +111,7 @@ class vtkMRMLScene(vtkObject):
         for node in list(self._nodes):
             if removeSingletons or not node.GetSingletonTag():
                 self.RemoveNode(node)
+        self._ids.clear()
         self._closing = False
         self.InvokeEvent(self.EndCloseEvent)
 
