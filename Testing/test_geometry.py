@@ -17,6 +17,11 @@ def _rotation_z(deg: float) -> np.ndarray:
     return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
 
 
+def _rotation_x(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+
+
 def _grids():
     """Identity, LPS, flipped and every axis permutation with random flips, spacing and origin."""
     rng = np.random.default_rng(0)
@@ -92,11 +97,28 @@ def test_insert_slice_writes_what_extract_slice_reads():
 
 
 def test_oblique_volumes_are_refused_beyond_tolerance():
-    tilted = geo.make_ijk_to_ras(directions=_rotation_z(10))
+    tilted = geo.make_ijk_to_ras(directions=_rotation_z(40))
     with pytest.raises(geo.ObliqueViewError, match="oblique"):
         geo.view_frame(tilted, SHAPE_KJI, "axial")
     slight = geo.make_ijk_to_ras(directions=_rotation_z(0.5))
     assert geo.view_frame(slight, SHAPE_KJI, "axial").normal_ijk == 2
+
+
+@pytest.mark.parametrize("degrees", [-8.0, 4.5, 12.0])
+def test_tilted_volumes_use_the_nearest_voxel_planes_with_exact_mapping(degrees):
+    """A CT tilted about S (like a rotated patient) or about R (gantry tilt): each view picks the voxel
+    axes nearest its screen axes, and RAS points go to slice coordinates and back exactly."""
+    for rot in (_rotation_z(degrees), _rotation_x(degrees)):
+        m = geo.make_ijk_to_ras(spacing=(0.8, 0.9, 2.5), directions=rot, origin=(5.0, -3.0, 40.0))
+        rng = np.random.default_rng(0)
+        ijk = rng.uniform([0, 0, 0], np.array(SHAPE_KJI[::-1]) - 1, (20, 3))
+        ras = geo.ijk_to_ras_points(ijk, m)
+        for view in geo.VIEWS:
+            frame = geo.view_frame(m, SHAPE_KJI, view)
+            assert frame.normal_ijk == {"sagittal": 0, "coronal": 1, "axial": 2}[view]
+            c = geo.ras_to_slice_coords(ras, m, frame)
+            np.testing.assert_allclose(geo.slice_coords_to_ras(c, m, frame), ras, atol=1e-9)
+            np.testing.assert_allclose(geo.slice_coords_to_ijk(c, frame), ijk, atol=1e-9)
 
 
 def test_bad_inputs_raise_clear_errors():
