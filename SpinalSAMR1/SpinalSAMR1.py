@@ -429,17 +429,17 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         import SpinalSAMR1Lib as lib
 
         start = time.perf_counter()
-        labels = lib.segment_volume(
-            request.array,
-            request.ijkToRas,
-            request.prompts,
-            view=request.view,
-            propagate=request.propagate,
+        common = dict(
             progress=progress,
             cancel=cancel,
             predictor=self.getPredictor(request.modelKey),
             cache_key=request.cacheKey,
         )
+        args = (request.array, request.ijkToRas, request.prompts)
+        if request.extra.get("mode") == "vertebra":
+            labels = lib.segment_vertebra(*args, views=request.extra.get("views"), **common)
+        else:
+            labels = lib.segment_volume(*args, view=request.view, propagate=request.propagate, **common)
         self.lastLatency = time.perf_counter() - start
         return labels
 
@@ -540,7 +540,8 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         after = (np.asarray(labels) != 0).astype(np.uint8)
         box = changed_box(before, after)
         if box is not None:
-            label = f"segment volume in {request.view} ({request.segmentName})"
+            what = "vertebra" if request.extra.get("mode") == "vertebra" else f"volume in {request.view}"
+            label = f"segment {what} ({request.segmentName})"
             self._labelEdit(label, segmentationNode, segmentId, volumeNode, before, after, box)
         return segmentationNode, segmentId
 
@@ -584,6 +585,28 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             volumeNode, positiveNode, negativeNode, roiNode, view, segmentationNode, segmentName
         )
         request.propagate = propagate
+        labels = self.computeVolume(request, progress, cancel)
+        return self.applyVolumeResult(request, labels, volumeNode, segmentationNode)[0]
+
+    def segmentVertebra(
+        self,
+        volumeNode,
+        positiveNode=None,
+        negativeNode=None,
+        roiNode=None,
+        views: tuple | None = None,
+        segmentationNode=None,
+        segmentName: str | None = None,
+        progress=None,
+        cancel=None,
+    ):
+        """One vertebra in 3D from a click (positive points) or an ROI; writes only that segment, as one
+        undoable step. ``views``: None for the library's default, or the views to fuse."""
+        self.ensureDependencies()
+        request = self.makeRequest(
+            volumeNode, positiveNode, negativeNode, roiNode, "axial", segmentationNode, segmentName
+        )
+        request.extra.update(mode="vertebra", views=views)
         labels = self.computeVolume(request, progress, cancel)
         return self.applyVolumeResult(request, labels, volumeNode, segmentationNode)[0]
 
@@ -799,6 +822,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.segmentSliceButton.connect("clicked(bool)", self.onSegmentSlice)
         self.ui.segmentVolumeButton.connect("clicked(bool)", self.onSegmentVolume)
+        self.ui.segmentVertebraButton.connect("clicked(bool)", self.onSegmentVertebra)
         self.ui.clearPromptsButton.connect("clicked(bool)", self.onClearPrompts)
         self.ui.undoButton.connect("clicked(bool)", self.onUndo)
         self.ui.redoButton.connect("clicked(bool)", self.onRedo)
@@ -929,6 +953,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ready = bool(pn and pn.inputVolume) and not busy
         self.ui.segmentSliceButton.enabled = ready
         self.ui.segmentVolumeButton.enabled = ready
+        self.ui.segmentVertebraButton.enabled = ready
         self.ui.undoButton.enabled = self.logic.undoStack.can_undo()
         self.ui.redoButton.enabled = self.logic.undoStack.can_redo()
         self.ui.undoButton.toolTip = _("Undo: {label}").format(
@@ -1048,6 +1073,9 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSegmentVolume(self) -> None:
         self.requestSegmentVolume()
 
+    def onSegmentVertebra(self) -> None:
+        self.requestSegmentVolume(vertebra=True)
+
     def requestSegmentSlice(
         self,
         use: str = "auto",
@@ -1094,18 +1122,27 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         )
 
     def requestSegmentVolume(
-        self, use: str = "auto", view: str | None = None, segmentName: str | None = None
+        self,
+        use: str = "auto",
+        view: str | None = None,
+        segmentName: str | None = None,
+        vertebra: bool = False,
     ) -> bool:
+        """Queue a volume job: the structure through the volume, or (``vertebra``) one vertebra in 3D from a
+        click or an ROI, in the views the library chooses unless ``view`` forces one."""
         try:
             request = self._request(use, view, segmentName)
         except UserError as exc:
             self.setStatus(str(exc))
             return False
         request.propagate = self._parameterNode.volumeMode == "propagate" or request.prompts.roi is None
+        if vertebra:
+            request.extra.update(mode="vertebra", views=(view,) if view else None)
         self.ui.progressBar.visible = True
         self.ui.progressBar.value = 0
         self.ui.cancelButton.enabled = True
-        self.setStatus(_("Segmenting the volume in {view}...").format(view=request.view))
+        what = _("the vertebra") if vertebra else _("the volume in {view}").format(view=request.view)
+        self.setStatus(_("Segmenting {what}...").format(what=what))
         worker = self._worker("inference")
         self._submit(
             "inference",
@@ -1133,6 +1170,18 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._endProgress()
         segmentationNode = self.logic.applyVolumeResult(request, labels)[0]
         self._adoptOutput(segmentationNode)
+        if request.extra.get("mode") == "vertebra":
+            found = (
+                _("{voxels} voxels").format(voxels=int(np.count_nonzero(labels)))
+                if np.any(labels)
+                else _("nothing found at the prompt")
+            )
+            self.setStatus(
+                _("{name}: vertebra in 3D, {found}, in {seconds:.1f} s.").format(
+                    name=request.segmentName, found=found, seconds=self.logic.lastLatency or 0.0
+                )
+            )
+            return
         self.setStatus(
             _("{name}: volume in {view}, {slices} slices in {seconds:.1f} s.").format(
                 name=request.segmentName,

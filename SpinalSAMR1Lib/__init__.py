@@ -4,6 +4,7 @@ Importing this package is cheap and does not import torch, so Slicer can load th
 dependencies are installed. The public API is loaded on first use:
 
 - ``segment_slice(array, ijk_to_ras, prompts, view="axial", ...)`` -> SliceResult
+- ``segment_vertebra(array, ijk_to_ras, prompts, ...)`` -> one vertebra in 3D, uint8 (k, j, i)
 - ``segment_volume(array, ijk_to_ras, prompts, view="axial", ...)`` -> uint8 label map (k, j, i)
 - ``Prompts``, ``Roi``, ``read_volume``, ``write_labelmap``, ``load_model``, ``Predictor``
 """
@@ -19,6 +20,7 @@ _LAZY = {
     "SliceResult": ".volume",
     "segment_slice": ".volume",
     "segment_volume": ".volume",
+    "segment_vertebra": ".vertebra",
     "Roi": ".geometry",
     "Volume": ".io",
     "read_volume": ".io",

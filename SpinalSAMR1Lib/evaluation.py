@@ -40,12 +40,17 @@ class Row:
     seconds: float
 
 
-def box_from_mask(mask: np.ndarray) -> np.ndarray | None:
-    """Tight (x_min, y_min, x_max, y_max) pixel box of a 2D mask's foreground; None when empty."""
+def box_from_mask(mask: np.ndarray, pad: float = 0.0) -> np.ndarray | None:
+    """Tight (x_min, y_min, x_max, y_max) pixel box of a 2D mask's foreground, grown by ``pad`` pixels on
+    every side within the image; None when empty."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
-    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
+    box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], float)
+    if pad:
+        h, w = mask.shape
+        box = np.clip(box + [-pad, -pad, pad, pad], 0, [w - 1, h - 1, w - 1, h - 1])
+    return box
 
 
 def points_from_mask(mask: np.ndarray, min_size: int = MIN_COMPONENT_PX) -> np.ndarray:
@@ -153,24 +158,29 @@ def evaluate_volume(
     volume: Volume,
     labels: np.ndarray,
     label_ids: list[int],
-    view: str = "axial",
+    view: str | None = None,
     prompt: str = "box",
     progress: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """Evaluate 3D segmentation of each label id; prompts from the reference (ROI box, or one centre point
-    propagated); distances in mm. ``labels`` must already be on ``volume``'s grid."""
-    from .volume import Prompts, segment_volume
+    """Evaluate the 3D vertebra mode (:func:`~SpinalSAMR1Lib.vertebra.segment_vertebra`) on each label id,
+    as a user would prompt it: ``box`` is the label's tight 3D box (an ROI), ``points`` one positive click
+    at the label's deepest interior point (:func:`deepest_point_ras`). ``view`` forces one view (default:
+    the mode's own). Distances in mm; ``labels`` must already be on ``volume``'s grid."""
+    from .vertebra import segment_vertebra
+    from .volume import Prompts
 
     rows = []
     spacing = geo.spacing_kji(volume.ijk_to_ras)
     for label in label_ids:
         ref = labels == label
+        if not ref.any():
+            raise UserError(f"label {label} is not present in the label map")
         if prompt == "box":
             prompts = Prompts(roi=geo.label_roi(labels, label, volume.ijk_to_ras))
         else:
-            prompts = Prompts(points_ras=_central_point_ras(ref, volume.ijk_to_ras, view), labels=[1])
+            prompts = Prompts(points_ras=deepest_point_ras(ref, volume.ijk_to_ras)[None], labels=[1])
         t0 = time.perf_counter()
-        pred = segment_volume(volume.array, volume.ijk_to_ras, prompts, view=view, predictor=predictor) > 0
+        pred = segment_vertebra(volume.array, volume.ijk_to_ras, prompts, views=view, predictor=predictor) > 0
         row = Row(f"label {label}", seconds=time.perf_counter() - t0, **score(pred, ref, spacing))
         rows.append(row)
         if progress is not None:
@@ -178,14 +188,14 @@ def evaluate_volume(
     return rows
 
 
-def _central_point_ras(ref: np.ndarray, ijk_to_ras: np.ndarray, view: str) -> np.ndarray:
-    """A positive point inside the label on its largest slice in ``view`` (distance-transform maximum)."""
-    frame = geo.view_frame(ijk_to_ras, ref.shape, view)
-    areas = [geo.extract_slice(ref, frame, s).sum() for s in range(frame.num_slices)]
-    index = int(np.argmax(areas))
-    pts = points_from_mask(geo.extract_slice(ref, frame, index), min_size=1)
-    coords = np.array([[index, pts[0, 0], pts[0, 1]]])
-    return geo.slice_coords_to_ras(coords, ijk_to_ras, frame)
+def deepest_point_ras(ref: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
+    """(3,) RAS of the voxel of a 3D mask farthest from its surface, in mm (the maximum of the Euclidean
+    distance transform with the voxel spacing): where a user clicks to mean "this vertebra"."""
+    dist = ndimage.distance_transform_edt(np.pad(ref, 1), sampling=geo.spacing_kji(ijk_to_ras))[
+        1:-1, 1:-1, 1:-1
+    ]
+    k, j, i = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return geo.ijk_to_ras_points(np.array([[i, j, k]], float), ijk_to_ras)[0]
 
 
 def summary(rows: list[Row]) -> dict[str, dict[str, float]]:

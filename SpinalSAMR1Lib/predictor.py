@@ -54,13 +54,17 @@ class _Encoded:
         return 4 * self.embedding.shape[-2], 4 * self.embedding.shape[-1]
 
 
-def crop_rect(box: np.ndarray, image_hw: tuple[int, int], margin: float, min_size: int = 64) -> Rect:
-    """Square-ish rectangle around ``box`` grown by ``margin`` x its size on every side, clipped."""
+def crop_rect(
+    box: np.ndarray, image_hw: tuple[int, int], margin: float, min_size: int = 64, aspect: float = 1.0
+) -> Rect:
+    """Rectangle around ``box`` grown by ``margin`` x its size on every side, clipped, and at least
+    ``min_size`` pixels of the finer axis long on each side in physical length (``aspect`` = row spacing /
+    column spacing: a slice with 3 mm columns and 1 mm rows needs only a third as many columns)."""
     h, w = image_hw
     x0, y0, x1, y1 = (float(v) for v in box)
     bw, bh = max(x1 - x0 + 1, 1.0), max(y1 - y0 + 1, 1.0)
-    side_x = max(bw * (1 + 2 * margin), min_size)
-    side_y = max(bh * (1 + 2 * margin), min_size)
+    side_x = max(bw * (1 + 2 * margin), min_size * min(1.0, aspect))
+    side_y = max(bh * (1 + 2 * margin), min_size * min(1.0, 1.0 / aspect))
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     rx0 = int(np.clip(np.floor(cx - side_x / 2), 0, w - 1))
     ry0 = int(np.clip(np.floor(cy - side_y / 2), 0, h - 1))
@@ -77,6 +81,7 @@ def resized_shape(
     max_stretch: float = 1.0,
     fit: str = "square",
     area: float = 1.0,
+    max_upscale: float | None = None,
 ) -> tuple[int, int]:
     """(rows, cols) a crop of h x w pixels is resized to before encoding; ``aspect`` = row spacing /
     column spacing, so the result has true physical proportions.
@@ -90,10 +95,15 @@ def resized_shape(
     the lumbar spine is then seen at about 1.5 x the resolution of the square fit, at the same cost.
     ``area`` > 1 raises the budget to ``area * size**2`` pixels (finer detail, proportionally more encoder
     time; adapters trained that way record it), still with sides of at most 2 x ``size``.
+    ``max_upscale`` (area fit) caps the input at that many pixels per pixel of the crop's finer axis: a
+    small crop (one vertebra of a CT) is then encoded at a fraction of the budget, with proportionally
+    less encoder time, instead of being blown up to it (adapters trained that way record the cap).
     """
     ph, pw = h * aspect, float(w)
     if fit == "area":
         scale = min(size * area**0.5 / (ph * pw) ** 0.5, 2 * size / max(ph, pw))
+        if max_upscale is not None:
+            scale = min(scale, max_upscale / min(1.0, aspect))
         quarter = [max(1, int(v * scale / 4 + 1e-6)) for v in (ph, pw)]  # floor: within the budget
         return quarter[0] * 4, quarter[1] * 4
     scale = size / max(ph, pw)
@@ -116,7 +126,9 @@ def model_input(
     info = model.info
     size = model.image_size
     h, w = crop_hw.shape
-    nh, nw = resized_shape(h, w, size, aspect, info.max_stretch, info.input_fit, info.input_area)
+    nh, nw = resized_shape(
+        h, w, size, aspect, info.max_stretch, info.input_fit, info.input_area, info.max_upscale
+    )
     fh, fw = (nh, nw) if info.input_fit == "area" else (size, size)
     x = crop_hw[None, None].expand(1, 3, h, w).to(model.device)
     x = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False, antialias=True)
@@ -239,7 +251,7 @@ class Predictor:
         h, w = self._image.shape
         if box is None or self.crop_margin is None:
             return 0, 0, w, h
-        return crop_rect(np.asarray(box, float), (h, w), self.crop_margin)
+        return crop_rect(np.asarray(box, float), (h, w), self.crop_margin, aspect=self._aspect)
 
     def _to_input(self, xy: np.ndarray, enc: _Encoded) -> np.ndarray:
         """Image pixel (x, y) -> model input frame coordinates (SAM's resize-longest-side rule)."""

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as geo
+from .evaluation import box_from_mask
 from .intensity import choose_window, to_model_range
 from .predictor import Predictor
 
 ProgressFn = Callable[[int, int], None]
+WALK_PAD_PX = 2.0  # propagation prompts the next slice with the previous mask's box grown by this
 CancelFn = Callable[[], bool]
 
 
@@ -189,22 +191,6 @@ def _clip_to_box(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def _box_of(mask: np.ndarray, pad: float) -> np.ndarray | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    h, w = mask.shape
-    return np.array(
-        [
-            max(0, xs.min() - pad),
-            max(0, ys.min() - pad),
-            min(w - 1, xs.max() + pad),
-            min(h - 1, ys.max() + pad),
-        ],
-        float,
-    )
-
-
 def segment_volume(
     array: np.ndarray,
     ijk_to_ras: np.ndarray,
@@ -293,7 +279,7 @@ def _propagate(array, ijk_to_ras, prompts, view, span, roi_box, min_area, labels
         while first <= index <= last and prev.mask.sum() >= min_area:
             if cancel is not None and cancel():
                 raise Cancelled(labels)
-            box = _box_of(prev.mask, pad=2.0)
+            box = box_from_mask(prev.mask, WALK_PAD_PX)
             if roi_box is not None:
                 box = np.array(
                     [

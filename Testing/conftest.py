@@ -28,3 +28,17 @@ def lite_predictor(lite_model):
     from SpinalSAMR1Lib.predictor import Predictor
 
     return Predictor(lite_model, cache_mb=64)
+
+
+@pytest.fixture(scope="session")
+def spinal_model():
+    from SpinalSAMR1Lib.model import load_model
+
+    return load_model("spinal", device="cpu")
+
+
+@pytest.fixture()
+def spinal_predictor(spinal_model):
+    from SpinalSAMR1Lib.predictor import Predictor
+
+    return Predictor(spinal_model, cache_mb=64)

@@ -48,6 +48,32 @@ def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--box", "10", "10", "10", "10"], "zero area"),
+        (["--box", "50", "50", "10", "10"], "inverted"),
+        (["--box", "500", "500", "600", "600"], "outside the 64 x 64 image"),
+        (["--box", "10", "10", "40", "40", "--device", "tpu9"], "unknown device"),
+    ],
+)
+def test_bad_2d_boxes_and_devices_give_one_line_and_exit_2(extra, message, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 64), 100, np.uint8)).save(tmp_path / "slice.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "SpinalSAMR1Lib.cli", "segment", "slice.png", "-o", "m.png", *extra],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("spinalsam-r1: error:") and message in lines[-1]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "m.png").exists()
+
+
 def test_train_refuses_to_replace_an_export_before_training(tmp_path):
     """An existing --export file is named at once (not after an hour of training) and kept."""
     existing = tmp_path / "spinal.safetensors"

@@ -606,3 +606,37 @@ def test_removing_a_segmented_volume_frees_its_embeddings(slicer, M, widget, pha
     assert logic.getPredictor()._cache
     slicer.mrmlScene.RemoveNode(volume)
     assert not logic.getPredictor()._cache
+
+
+def test_segment_vertebra_button_writes_only_that_segment_and_undoes(slicer, M, widget, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    pn = widget._parameterNode
+    widget.ui.inputSelector.setCurrentNode(volume)
+    widget.ui.modelComboBox.setCurrentText("litemedsam")
+    c = centre_of(phantom, "L3")
+    pn.roi.SetCenter(c.tolist())
+    pn.roi.SetSize([60.0, 50.0, 6.0])  # thin along S: three axial slices keep the test fast
+    widget.ui.segmentNameLineEdit.setText("L2")
+    widget.ui.segmentVolumeButton.click()  # another segment that the vertebra must not touch
+    pump(slicer, widget, idle(widget))
+    segmentation = pn.outputSegmentation
+    other = segment_array(slicer, segmentation, "L2", volume).copy()
+    assert other.any()
+
+    widget.ui.segmentNameLineEdit.setText("L3")
+    widget.ui.segmentVertebraButton.click()
+    pump(slicer, widget, idle(widget))
+    assert "vertebra in 3D" in widget.ui.statusLabel.text
+    result = segment_array(slicer, segmentation, "L3", volume)
+    ss = lib()
+    roi = ss.Roi(center=c, size=[60.0, 50.0, 6.0])
+    expected = ss.segment_vertebra(phantom.image, phantom.ijk_to_ras, ss.Prompts(roi=roi), predictor=widget.logic.getPredictor())  # fmt: skip
+    assert expected.any()
+    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(segment_array(slicer, segmentation, "L2", volume), other)
+
+    widget.ui.undoButton.click()
+    assert segment_array(slicer, segmentation, "L3", volume).sum() == 0
+    np.testing.assert_array_equal(segment_array(slicer, segmentation, "L2", volume), other)
+    widget.ui.redoButton.click()
+    np.testing.assert_array_equal(segment_array(slicer, segmentation, "L3", volume), expected)

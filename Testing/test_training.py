@@ -192,3 +192,34 @@ def test_soft_low_res_target_keeps_the_boundary_between_grid_cells():
 
     assert dice_after_upsampling(soft) > dice_after_upsampling((soft > 0.5).float()) + 0.002
     assert dice_after_upsampling(soft) > 0.99
+
+
+def test_instance_samples_keep_their_box_and_may_have_an_empty_target(tmp_path):
+    """A sample with its own box (one vertebra; a neighbour inside the box is background) trains on that
+    box; an empty target ("nothing here") is kept and trained, where a sample without a box is dropped."""
+    from SpinalSAMR1Lib.training.trainer import make_variant, train_step
+
+    image, mask = _blobs()
+    one = mask.copy()
+    one[60:90, 70:120] = False  # the target is the first blob; the box covers both
+    box = np.array([10.0, 10.0, 125.0, 93.0])
+    cfg = _tiny_config(tmp_path, use_lora=False, input_fit="area", crop_margin=0.1, batch_size=2)
+    model = prepare_model(cfg)
+    split = EncoderSplit(model.image_encoder, model.info.backbone)
+    rng = np.random.default_rng(0)
+    kept = Sample("axial/one", "axial", image, one, box=box, source="instance")
+    empty = Sample("axial/none", "axial", image, np.zeros_like(mask), box=box, source="instance")
+    variants = [make_variant(model, split, s, cfg, rng) for s in (kept, empty, kept, empty)]
+    assert all(v is not None for v in variants)
+    assert variants[1].target.sum() == 0 and variants[0].target.sum() > 0
+    for v in variants:
+        assert (
+            v.box is not None and v.box[2] - v.box[0] > 0.7 * v.input_hw[1]
+        )  # the given box, not the blob's
+    assert (
+        make_variant(model, split, Sample("axial/x", "axial", image, np.zeros_like(mask)), cfg, rng) is None
+    )
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    loss = train_step(model, split, variants[:2], optimizer, scaler, rng, cfg)
+    assert np.isfinite(loss) and loss > 0

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import UserError
 
-_COMMANDS = ("demo", "segment", "evaluate", "info", "chat", "train", "bench")
+_COMMANDS = ("demo", "segment", "evaluate", "info", "chat", "train", "train-vertebra", "bench")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
         try:
-            module = importlib.import_module(f".{name}", __name__)
+            module = importlib.import_module(f".{name.replace('-', '_')}", __name__)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(f"cli.{name}"):
+            if exc.name and exc.name.endswith(f"cli.{name.replace('-', '_')}"):
                 continue  # a sub-command not part of this build
             raise
         module.register(sub)

@@ -22,10 +22,18 @@ def register(sub) -> None:
     p.add_argument("--labels", type=Path, help="3D label map; resampled onto --volume by physical position")
     p.add_argument("--label-ids", type=int, nargs="+", help="label values to evaluate (3D)")
     p.add_argument(
-        "--view", default="axial", choices=("axial", "sagittal", "coronal"), help="3D slicing view"
+        "--view",
+        nargs="+",
+        default=None,
+        choices=("axial", "sagittal", "coronal"),
+        help="3D: force the view(s) of the vertebra mode (several are fused; default: the mode's own)",
     )
     p.add_argument(
-        "--prompt", choices=("box", "points"), default="box", help="prompt derived from the ground truth"
+        "--prompt",
+        choices=("box", "points"),
+        default="box",
+        help="prompt derived from the ground truth; 3D: the label's tight box, or one click at its "
+        "deepest interior point",
     )
     p.add_argument(
         "--val-fraction",
@@ -83,7 +91,7 @@ def _evaluate_3d(args, predictor, show):
     volume, seg = read_volume(args.volume), read_volume(args.labels)
     labels = resample_nearest(seg.array, seg.ijk_to_ras, volume.shape, volume.ijk_to_ras)
     return ev.evaluate_volume(
-        predictor, volume, labels, args.label_ids, args.view, args.prompt, progress=show
+        predictor, volume, labels, args.label_ids, args.view and tuple(args.view), args.prompt, progress=show
     )
 
 

@@ -26,7 +26,12 @@ def register(sub) -> None:
         "-o", "--output", type=Path, required=True, help="output label map (.nii.gz, .nrrd) or mask (.png)"
     )
     p.add_argument(
-        "--view", default="axial", choices=("axial", "sagittal", "coronal"), help="slicing view (volumes)"
+        "--view",
+        nargs="+",
+        default=None,
+        choices=("axial", "sagittal", "coronal"),
+        help="slicing view(s) for volumes; several are fused in the vertebra mode (default: the mode's own; "
+        "axial for --slice-only, --propagate and --roi-slices)",
     )
     p.add_argument(
         "--box", type=float, nargs="+", metavar="V", help="box: 6 RAS mm values (volume) or 4 pixels (2D)"
@@ -38,10 +43,18 @@ def register(sub) -> None:
         "--negative", type=float, nargs="+", metavar="V", help="negative points, same form as --points"
     )
     p.add_argument("--prompts", type=Path, nargs="+", help="Slicer .mrk.json files (points; ROI as box)")
-    p.add_argument(
-        "--propagate", action="store_true", help="propagate from the prompted slice through the volume"
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--propagate",
+        action="store_true",
+        help="whole-structure propagation from the prompted slice (instead of the vertebra mode)",
     )
-    p.add_argument("--slice-only", action="store_true", help="segment only the prompted slice")
+    mode.add_argument("--slice-only", action="store_true", help="segment only the prompted slice")
+    mode.add_argument(
+        "--roi-slices",
+        action="store_true",
+        help="every slice of the box, whole structure (instead of the vertebra mode)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -97,16 +110,18 @@ def _run_3d(args) -> int:
 
     from .. import geometry as geo
     from ..io import read_volume, write_labelmap
+    from ..vertebra import segment_vertebra
     from ..volume import segment_slice, segment_volume
 
     vol = read_volume(args.input)
     prompts = _volume_prompts(args)
     predictor = load_predictor(args)
-    if args.slice_only or (prompts.roi is None and not args.propagate):
-        res = segment_slice(vol.array, vol.ijk_to_ras, prompts, args.view, predictor=predictor)
+    view = (args.view or ["axial"])[0]
+    if args.slice_only:
+        res = segment_slice(vol.array, vol.ijk_to_ras, prompts, view, predictor=predictor)
         labels = np.zeros(vol.shape, np.uint8)
         geo.insert_slice(labels, res.frame, res.index, res.mask.astype(np.uint8))
-        print(f"{args.view} slice {res.index}: {int(res.mask.sum())} pixels, score {res.score:.3f}")
+        print(f"{view} slice {res.index}: {int(res.mask.sum())} pixels, score {res.score:.3f}")
     else:
         with tqdm(unit="slice", desc="segmenting") as bar:
 
@@ -115,16 +130,18 @@ def _run_3d(args) -> int:
                 bar.n = done
                 bar.refresh()
 
-            labels = segment_volume(
-                vol.array,
-                vol.ijk_to_ras,
-                prompts,
-                args.view,
-                propagate=args.propagate or None,
-                progress=progress,
-                predictor=predictor,
-            )
-        print(f"segmented {int(labels.any(axis=(1, 2)).sum())} axial planes, {int(labels.sum())} voxels")
+            common = dict(progress=progress, predictor=predictor)
+            if args.propagate or args.roi_slices:
+                labels = segment_volume(
+                    vol.array, vol.ijk_to_ras, prompts, view, propagate=args.propagate, **common
+                )
+            else:
+                views = None if args.view is None else tuple(args.view)
+                labels = segment_vertebra(vol.array, vol.ijk_to_ras, prompts, views=views, **common)
+        if not labels.any():
+            print("nothing found at the prompt: the output is empty")
+        ml = float(labels.sum()) * float(np.prod(geo.spacing_ijk(vol.ijk_to_ras))) / 1000.0
+        print(f"segmented {int(labels.sum())} voxels ({ml:.1f} ml)")
     write_labelmap(args.output, labels, vol, overwrite=args.overwrite)
     print(f"wrote {args.output}")
     return 0
@@ -134,14 +151,14 @@ def _run_2d(args) -> int:
     from ..intensity import to_model_range
     from ..io import read_image_2d, write_png
 
-    if args.prompts or args.propagate:
-        raise UserError("--prompts and --propagate apply to volumes, not 2D images")
+    if args.prompts or args.propagate or args.roi_slices or args.view:
+        raise UserError("--prompts, --view, --propagate and --roi-slices apply to volumes, not 2D images")
     image = read_image_2d(args.input)
     box = None
     if args.box:
         if len(args.box) != 4:
             raise UserError("--box for a 2D image takes 4 numbers: x_min y_min x_max y_max (pixels)")
-        box = np.asarray(args.box, float)
+        box = _checked_box(np.asarray(args.box, float), image.shape[:2])
     pts = [np.asarray(v, float).reshape(-1, 2) for v in (args.points or [], args.negative or [])]
     if any(len(v) % 2 for v in (args.points or [], args.negative or [])):
         raise UserError("2D points take x y pairs (pixels)")
@@ -157,3 +174,16 @@ def _run_2d(args) -> int:
     write_png(args.output, pred.mask.astype(np.uint8) * 255, overwrite=args.overwrite)
     print(f"mask: {int(pred.mask.sum())} pixels, score {pred.score:.3f}; wrote {args.output}")
     return 0
+
+
+def _checked_box(box: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """A 2D box (x_min, y_min, x_max, y_max) that has an area and overlaps the image, else a UserError."""
+    x0, y0, x1, y1 = box
+    h, w = image_hw
+    if x1 < x0 or y1 < y0:
+        raise UserError(f"--box {x0:g} {y0:g} {x1:g} {y1:g} is inverted: give x_min y_min x_max y_max")
+    if x1 == x0 or y1 == y0:
+        raise UserError(f"--box {x0:g} {y0:g} {x1:g} {y1:g} has zero area")
+    if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+        raise UserError(f"--box {x0:g} {y0:g} {x1:g} {y1:g} lies outside the {w} x {h} image")
+    return box

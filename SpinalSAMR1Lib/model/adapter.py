@@ -145,6 +145,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "max_stretch": json.dumps(info.max_stretch),
         "input_fit": info.input_fit,
         "input_area": json.dumps(info.input_area),
+        "max_upscale": json.dumps(info.max_upscale),
         "extra": json.dumps(extra or {}),
         **base_identity(model),
     }
@@ -209,7 +210,11 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     model.info.crop_margin = json.loads(meta.get("crop_margin", "null"))
     model.info.max_stretch = float(json.loads(meta.get("max_stretch", "1.0")))
     try:
-        model.set_input_fit(meta.get("input_fit", "square"), float(json.loads(meta.get("input_area", "1.0"))))
+        model.set_input_fit(
+            meta.get("input_fit", "square"),
+            float(json.loads(meta.get("input_area", "1.0"))),
+            json.loads(meta.get("max_upscale", "null")),
+        )
     except UserError as exc:
         raise UserError(f"adapter {name}: {exc}") from exc
     model.info.normalization = meta.get("normalization", model.info.normalization)

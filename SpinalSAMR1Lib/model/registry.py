@@ -87,7 +87,12 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The requested device, or CUDA when available, else CPU. Clear error for unavailable CUDA."""
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("CUDA was requested but no CUDA device is available; use --device cpu")
     return dev
@@ -105,6 +110,7 @@ def load_model(
     With a checkpoint and no name the backbone is detected from the state dict; with both they must
     agree. ``spinal`` uses LiteMedSAM's weights plus the shipped adapter (``adapter`` overrides it).
     """
+    dev = resolve_device(device)  # an unknown device is refused before anything is loaded
     ckpt = Path(checkpoint) if checkpoint else None
     if name is None:
         name = detect_backbone(read_state_dict(ckpt)) if ckpt else DEFAULT_MODEL
@@ -134,4 +140,4 @@ def load_model(
             model.info.normalization = normalization
     model.info.name = name
     model.requires_grad_(False)  # inference by default; training unfreezes what it tunes
-    return model.to(resolve_device(device)).eval()
+    return model.to(dev).eval()

@@ -57,6 +57,7 @@ class ModelInfo:
     max_stretch: float = 1.0  # see predictor.resized_shape
     input_fit: str = "square"  # "square" (SAM's padded square) or "area" (see predictor.resized_shape)
     input_area: float = 1.0  # area fit: pixel budget in units of image_size ** 2
+    max_upscale: float | None = None  # area fit: cap on input pixels per crop pixel (predictor.resized_shape)
     extra: dict = field(default_factory=dict)
 
 
@@ -93,10 +94,10 @@ class SpineSAM(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def set_input_fit(self, fit: str, area: float = 1.0) -> None:
+    def set_input_fit(self, fit: str, area: float = 1.0, max_upscale: float | None = None) -> None:
         """Use SAM's padded square input ("square") or one shaped like the crop ("area", LiteMedSAM only:
-        TinyViT takes any input size) with a budget of ``area`` x the square's pixels; see
-        :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
+        TinyViT takes any input size) with a budget of ``area`` x the square's pixels and at most
+        ``max_upscale`` input pixels per crop pixel; see :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
         if fit not in INPUT_FITS:
             raise UserError(f"unknown input fit {fit!r}; choose one of {', '.join(INPUT_FITS)}")
         if fit != "square" and self.info.backbone != "litemedsam":
@@ -105,7 +106,10 @@ class SpineSAM(nn.Module):
             raise UserError("an input area other than 1 applies to the area fit only")
         if not 0.25 <= area <= 4.0:
             raise UserError(f"the input area must be between 0.25 and 4, got {area:g}")
+        if max_upscale is not None and (fit != "area" or not 0.5 <= max_upscale <= 8.0):
+            raise UserError(f"a maximum upscale (0.5..8) applies to the area fit only, got {max_upscale:g}")
         self.info.input_fit, self.info.input_area = fit, float(area)
+        self.info.max_upscale = None if max_upscale is None else float(max_upscale)
 
     def add_cbam(self, reduction: int = 16, kernel_size: int = 7) -> CBAM:
         """Attach a (gate = 0, hence neutral) CBAM block on the embedding and return it."""

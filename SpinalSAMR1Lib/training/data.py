@@ -29,7 +29,8 @@ class Sample:
     image: np.ndarray
     mask: np.ndarray
     pixel_spacing: tuple[float, float] = (1.0, 1.0)  # (row, column) mm
-    source: str = "slices"  # "slices" (a 2D folder) or "volume"
+    source: str = "slices"  # "slices" (a 2D folder), "volume" (union of labels) or "instance" (one vertebra)
+    box: np.ndarray | None = None  # the prompt box (pixels) when it is not the mask's own; mask may be empty
 
 
 def load_slice_folder(root: Path, view: str) -> list[Sample]:

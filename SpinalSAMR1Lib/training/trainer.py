@@ -52,6 +52,7 @@ class TrainConfig:
     max_stretch: float = 1.0
     input_fit: str = "square"
     input_area: float = 1.0  # area fit: encoder pixel budget in units of image_size ** 2
+    max_upscale: float | None = None  # area fit: at most this many input pixels per crop pixel
     epochs: int = 10
     variants: int = 4
     batch_size: int = 4
@@ -117,7 +118,7 @@ def prepare_model(cfg: TrainConfig) -> SpineSAM:
     if cfg.input_fit == "area" and cfg.max_stretch != 1.0:
         raise UserError("--max-stretch applies to the square input only; leave it at 1 with --input-fit area")
     try:
-        model.set_input_fit(cfg.input_fit, cfg.input_area)
+        model.set_input_fit(cfg.input_fit, cfg.input_area, cfg.max_upscale)
     except UserError as exc:
         raise UserError(f"--input-fit / --input-area: {exc}") from None
     model.info.name = "spinal"
@@ -148,27 +149,33 @@ def _target_low_res(mask: np.ndarray, rect, resized, frame_hw, low_res_hw) -> to
 def make_variant(
     model: SpineSAM, split: EncoderSplit, sample: Sample, cfg: TrainConfig, rng
 ) -> Variant | None:
-    image, mask = _augment_image(sample.image, rng), sample.mask
+    if sample.box is None and not sample.mask.any():
+        return None  # without a prompt box of its own, an empty sample has nothing to prompt
+    image, mask, given_box = _augment_image(sample.image, rng), sample.mask, sample.box
     if sample.view in FLIP_VIEWS and rng.random() < 0.5:
         image, mask = image[:, ::-1].copy(), mask[:, ::-1].copy()
+        if given_box is not None:
+            last = mask.shape[1] - 1
+            given_box = np.array([last - given_box[2], given_box[1], last - given_box[0], given_box[3]])
     lo, hi = float(image.min()), float(image.max())
     image = (image - lo) * (255.0 / max(hi - lo, 1e-6)) if model.info.normalization == "unit" else image
     h, w = mask.shape
     aspect = sample.pixel_spacing[0] / sample.pixel_spacing[1]
-    use_box = rng.random() < cfg.box_fraction
+    given = given_box is not None  # an instance sample: its box, and a target that may be empty
+    use_box = given or rng.random() < cfg.box_fraction
     target = mask
     if use_box:
-        comp = pr.component_target(mask, rng) if rng.random() < 0.15 else None
+        comp = pr.component_target(mask, rng) if not given and rng.random() < 0.15 else None
         target = mask if comp is None else comp
-        box = pr.jitter_box(pr.box_from_mask(target), (h, w), rng)
+        box = pr.jitter_box(given_box if given else pr.box_from_mask(target), (h, w), rng)
         rect = (
             (0, 0, w, h)
             if cfg.crop_margin is None
-            else crop_rect(box, (h, w), cfg.crop_margin * rng.uniform(0.6, 1.6))
+            else crop_rect(box, (h, w), cfg.crop_margin * rng.uniform(0.6, 1.6), aspect=aspect)
         )
     else:
         rect = (0, 0, w, h)
-    if not target.any():
+    if not given and not target.any():
         return None
     crop = torch.from_numpy(np.ascontiguousarray(image[rect[1] : rect[3], rect[0] : rect[2]]))
     x, resized = model_input(model, crop, aspect)
@@ -226,7 +233,7 @@ def _decode_one(model, emb, detail, variant: Variant, rng, cfg):
         box = torch.as_tensor(variant.box + rng.uniform(-1, 1, 4) * scale, dtype=torch.float32, device=dev)[
             None
         ]
-        if rng.random() < 0.2:
+        if rng.random() < 0.2 and tnp.any():
             pts, lab = pr.random_points(tnp, rng, 1, int(rng.integers(0, 2)))
             pts = pts * scale
     else:
@@ -289,7 +296,7 @@ def train_step(model, split, batch: list[Variant], optimizer, scaler, rng, cfg) 
     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
         loss = 0.0
         for group in groups:
-            emb = split.suffix(torch.stack([v.feat for v in group]).to(dev), group[0].input_hw)
+            emb = split.suffix(torch.stack([v.feat for v in group]).to(dev).float(), group[0].input_hw)
             if model.cbam is not None:
                 emb = model.cbam(emb)
             detail = _detail_maps(model, group, dev)

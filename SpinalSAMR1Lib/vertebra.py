@@ -1,0 +1,249 @@
+"""One vertebra of a CT volume in 3D, from one click or one ROI: the product's default 3D mode.
+
+Two ways in, one way out:
+
+- **ROI** (a 3D box around the vertebra): every slice inside the ROI, in each of ``views``, is prompted
+  with the ROI's box; the models answer with the vertebra's section or with nothing (trained so: a box
+  on a disc or beyond the vertebra's ends has an empty target). The views' probabilities are averaged.
+- **Click** (positive points, optional negatives): the clicked slice is segmented from the points, then
+  again from the mask's box (the crop shows the vertebra at full detail), then the walk goes both ways
+  along the view's normal, prompting each slice with the previous section's box, and stops where the
+  model says "empty" (or the section jumps in size). The walk's extent then becomes an ROI for the other
+  views when ``views`` has more than one.
+
+The result is one connected 3D object (the component holding the click, or the largest), inside the ROI
+when one is given, as a uint8 (0/1) label map on the input's voxel grid. Every slice is encoded once per
+request: the predictor's cache is keyed by the slice's pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from . import geometry as geo
+from .evaluation import box_from_mask
+from .intensity import to_model_range
+from .predictor import Predictor
+from .volume import (
+    WALK_PAD_PX,
+    CancelFn,
+    Cancelled,
+    ProgressFn,
+    Prompts,
+    _prompt_slice,
+    _resolve_window,
+    get_predictor,
+)
+
+DEFAULT_VIEWS: tuple[str, ...] = ("axial",)
+MIN_AREA_PX = 10  # a section smaller than this is "nothing here"
+MAX_GROWTH = 2.5  # a walk stops when a section is more than this times the previous one (a neighbour)
+ROI_MARGIN_MM = 3.0  # margin around a click's walk when it becomes the ROI of further views
+CLICK_BOX_MM = 80.0  # side of the box around a click on its slice: a lumbar vertebra with its processes
+
+
+@dataclass
+class _Job:
+    """What every slice of one request shares."""
+
+    array: np.ndarray
+    ijk_to_ras: np.ndarray
+    predictor: Predictor
+    window: tuple[float, float] | None
+    cache_key: Hashable | None
+    progress: ProgressFn | None
+    cancel: CancelFn | None
+    stride_mm: float = 0.0
+    done: int = 0
+    total: int = 0
+
+    def step(self, labels_so_far: np.ndarray) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled(labels_so_far)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, max(self.total, self.done))
+
+    def set_slice(self, frame: geo.ViewFrame, index: int) -> None:
+        image = to_model_range(geo.extract_slice(self.array, frame, index), self.window)
+        key = None if self.cache_key is None else (self.cache_key, frame.view, index)
+        self.predictor.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(self.ijk_to_ras, frame))
+
+
+def segment_vertebra(
+    array: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    prompts: Prompts,
+    views: tuple[str, ...] | str | None = None,
+    model=None,
+    predictor: Predictor | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    cache_key: Hashable | None = None,
+    window: tuple[float, float] | str | None = "auto",
+    stride_mm: float = 0.0,
+) -> np.ndarray:
+    """The 3D mask (uint8 0/1, (k, j, i) like ``array``) of the vertebra the prompts point at.
+
+    ``prompts``: an ROI, positive points (RAS mm) with optional negatives, or both (points then pick
+    the component). ``views``: one view name or several to fuse (default :data:`DEFAULT_VIEWS`); a
+    click walks in the first. ``stride_mm``: with an ROI, segment slices about this far apart and
+    interpolate the probabilities in between (0: every slice). ``progress(done, total)`` after every slice; ``cancel()`` returning True
+    raises :class:`~SpinalSAMR1Lib.volume.Cancelled` with the partial mask.
+    """
+    views = (views,) if isinstance(views, str) else tuple(views or DEFAULT_VIEWS)
+    for v in views:
+        if v not in geo.VIEWS:
+            raise ValueError(f"unknown view {v!r}; expected one of {', '.join(geo.VIEWS)}")
+    job = _Job(
+        array,
+        ijk_to_ras,
+        predictor or get_predictor(model),
+        _resolve_window(array, window, cache_key),
+        cache_key,
+        progress,
+        cancel,
+        stride_mm,
+    )
+    prob = np.zeros(array.shape, np.float32)
+    votes = 0
+    roi = prompts.roi
+    if roi is None:
+        walked = _walk_from_click(job, prompts, views[0])
+        if not walked.any():
+            return walked.astype(np.uint8)
+        prob += walked
+        votes += 1
+        roi = _roi_around(walked, ijk_to_ras, ROI_MARGIN_MM)
+        views = views[1:]
+    for view in views:
+        prob += _roi_probabilities(job, roi, view, prob)
+        votes += 1
+    mask = prob >= 0.5 * votes
+    if prompts.roi is not None:
+        mask &= _inside_roi(prompts.roi, ijk_to_ras, array.shape)
+    # Enclosed cavities (dark trabecular bone the model missed) are filled; the spinal canal is a tunnel
+    # open at both ends, not a cavity, so it stays empty.
+    return ndimage.binary_fill_holes(_one_object(mask, prompts, ijk_to_ras)).astype(np.uint8)
+
+
+# -- ROI: every slice of the box, in one view ----------------------------------------------------------
+def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) -> np.ndarray:
+    """(k, j, i) float32 probabilities from prompting the slices inside ``roi`` with its box in ``view``:
+    slices about ``job.stride_mm`` apart (both ends included), linearly interpolated in between."""
+    frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
+    box, (first, last) = geo.roi_to_box(roi, job.ijk_to_ras, frame)
+    normal_mm = float(geo.spacing_ijk(job.ijk_to_ras)[frame.normal_ijk])
+    step = max(1, int(round(job.stride_mm / normal_mm)))
+    indices = sorted({*range(first, last + 1, step), last})
+    out = np.zeros(job.array.shape, np.float32)
+    job.total += len(indices)
+    done: dict[int, np.ndarray] = {}
+    for index in indices:
+        job.step(partial > 0)
+        job.set_slice(frame, index)
+        done[index] = _probability(job.predictor.predict(box=box).logits)
+        geo.insert_slice(out, frame, index, done[index])
+    for a, b in zip(indices, indices[1:], strict=False):
+        for index in range(a + 1, b):
+            t = (index - a) / (b - a)
+            geo.insert_slice(out, frame, index, (1 - t) * done[a] + t * done[b])
+    return out
+
+
+# -- click: walk from the clicked slice -------------------------------------------------------------------
+def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
+    """(k, j, i) bool: the clicked slice, then each neighbour from the previous section's box."""
+    frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
+    start = _prompt_slice(prompts, job.ijk_to_ras, frame)
+    if not 0 <= start < frame.num_slices:
+        raise ValueError(f"the click lies outside the volume ({view} slice {start} of {frame.num_slices})")
+    c = geo.ras_to_slice_coords(prompts.points_ras, job.ijk_to_ras, frame)
+    on = np.abs(c[:, 0] - start) <= 0.5  # the points of the clicked slice (as segment_slice takes them)
+    xy, labels = c[on, 1:3], prompts.labels[on]
+    out = np.zeros(job.array.shape, bool)
+    job.total += 8  # a first guess; the walk's length is known only at its end
+    job.step(out)
+    job.set_slice(frame, start)
+    first = _first_section(job, frame, xy, labels)
+    box = box_from_mask(first, WALK_PAD_PX)
+    if box is None or first.sum() < MIN_AREA_PX:
+        return out
+    seed = job.predictor.predict(points_xy=xy, labels=labels, box=box).mask  # the crop, at full detail
+    if seed.sum() < MIN_AREA_PX:
+        seed = first
+    geo.insert_slice(out, frame, start, seed)
+    for direction in (1, -1):
+        prev, index = seed, start + direction
+        while 0 <= index < frame.num_slices:
+            job.step(out)
+            job.set_slice(frame, index)
+            mask = job.predictor.predict(box=box_from_mask(prev, WALK_PAD_PX)).mask
+            area = int(mask.sum())
+            if area < MIN_AREA_PX or area > MAX_GROWTH * max(int(prev.sum()), 1):
+                break
+            geo.insert_slice(out, frame, index, mask)
+            prev, index = mask, index + direction
+    return out
+
+
+def _first_section(job: _Job, frame: geo.ViewFrame, xy: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The clicked slice's section: the points inside a vertebra-sized box around the positive ones
+    (the model knows loose boxes from ROIs; a lone point on a whole slice is ambiguous), else the points
+    alone."""
+    rows_mm, cols_mm = geo.pixel_spacing(job.ijk_to_ras, frame)
+    centre = xy[labels == 1].mean(axis=0)
+    half = np.array([CLICK_BOX_MM / 2 / cols_mm, CLICK_BOX_MM / 2 / rows_mm])
+    h, w = frame.slice_shape
+    box = np.concatenate([np.maximum(centre - half, 0), np.minimum(centre + half, [w - 1, h - 1])])
+    mask = job.predictor.predict(points_xy=xy, labels=labels, box=box).mask
+    if mask.sum() >= MIN_AREA_PX:
+        return mask
+    return job.predictor.predict(points_xy=xy, labels=labels, multimask=len(xy) == 1).mask
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _probability(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
+
+
+def _roi_around(mask: np.ndarray, ijk_to_ras: np.ndarray, margin_mm: float) -> geo.Roi:
+    """RAS-aligned ROI around a mask's voxels (their corners), grown by ``margin_mm``."""
+    return geo.label_roi(mask.astype(np.uint8), 1, ijk_to_ras, margin_mm)
+
+
+def _inside_roi(roi: geo.Roi, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:
+    """(k, j, i) bool: voxels whose centres lie inside the ROI."""
+    nk, nj, ni = shape_kji
+    inside = np.zeros(shape_kji, bool)
+    jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
+    plane = np.stack([ii.ravel(), jj.ravel(), np.zeros(ii.size)], 1)
+    for k in range(nk):
+        plane[:, 2] = k
+        inside[k] = roi.contains(geo.ijk_to_ras_points(plane, ijk_to_ras)).reshape(nj, ni)
+    return inside
+
+
+def _one_object(mask: np.ndarray, prompts: Prompts, ijk_to_ras: np.ndarray) -> np.ndarray:
+    """The connected component (26-connected) holding the most positive points, else the largest."""
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    positive = prompts.points_ras[prompts.labels == 1]
+    if len(positive):
+        ijk = np.rint(geo.ras_to_ijk_points(positive, ijk_to_ras)).astype(int)
+        hits = [
+            lab[k, j, i]
+            for i, j, k in ijk
+            if 0 <= k < mask.shape[0] and 0 <= j < mask.shape[1] and 0 <= i < mask.shape[2]
+        ]
+        hits = [h for h in hits if h > 0]
+        if hits:
+            return lab == np.bincount(hits).argmax()
+    return lab == int(sizes.argmax())
