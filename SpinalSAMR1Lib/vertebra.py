@@ -26,7 +26,6 @@ from scipy import ndimage
 
 from . import geometry as geo
 from .evaluation import box_from_mask
-from .intensity import to_model_range
 from .predictor import Predictor
 from .volume import (
     WALK_PAD_PX,
@@ -34,9 +33,10 @@ from .volume import (
     Cancelled,
     ProgressFn,
     Prompts,
-    _prompt_slice,
-    _resolve_window,
     get_predictor,
+    prompt_slice,
+    resolve_window,
+    set_volume_slice,
 )
 
 DEFAULT_VIEWS: tuple[str, ...] = ("axial",)
@@ -69,9 +69,9 @@ class _Job:
             self.progress(self.done, max(self.total, self.done))
 
     def set_slice(self, frame: geo.ViewFrame, index: int) -> None:
-        image = to_model_range(geo.extract_slice(self.array, frame, index), self.window)
-        key = None if self.cache_key is None else (self.cache_key, frame.view, index)
-        self.predictor.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(self.ijk_to_ras, frame))
+        set_volume_slice(
+            self.predictor, self.array, self.ijk_to_ras, frame, index, self.window, self.cache_key
+        )
 
 
 def segment_vertebra(
@@ -103,7 +103,7 @@ def segment_vertebra(
         array,
         ijk_to_ras,
         predictor or get_predictor(model),
-        _resolve_window(array, window, cache_key),
+        resolve_window(array, window, cache_key),
         cache_key,
         progress,
         cancel,
@@ -159,7 +159,7 @@ def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) 
 def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
     """(k, j, i) bool: the clicked slice, then each neighbour from the previous section's box."""
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
-    start = _prompt_slice(prompts, job.ijk_to_ras, frame)
+    start = prompt_slice(prompts, job.ijk_to_ras, frame)
     if not 0 <= start < frame.num_slices:
         raise ValueError(f"the click lies outside the volume ({view} slice {start} of {frame.num_slices})")
     c = geo.ras_to_slice_coords(prompts.points_ras, job.ijk_to_ras, frame)
@@ -217,14 +217,18 @@ def _roi_around(mask: np.ndarray, ijk_to_ras: np.ndarray, margin_mm: float) -> g
 
 
 def _inside_roi(roi: geo.Roi, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:
-    """(k, j, i) bool: voxels whose centres lie inside the ROI."""
-    nk, nj, ni = shape_kji
+    """(k, j, i) bool: voxels whose centres lie inside the ROI. Only the voxels of the ROI's bounding box
+    in voxel space are tested (the box is convex, so its corners bound it)."""
     inside = np.zeros(shape_kji, bool)
-    jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
-    plane = np.stack([ii.ravel(), jj.ravel(), np.zeros(ii.size)], 1)
-    for k in range(nk):
-        plane[:, 2] = k
-        inside[k] = roi.contains(geo.ijk_to_ras_points(plane, ijk_to_ras)).reshape(nj, ni)
+    corners_ijk = geo.ras_to_ijk_points(roi.corners(), ijk_to_ras)
+    lo = np.maximum(np.floor(corners_ijk.min(axis=0)).astype(int), 0)
+    hi = np.minimum(np.ceil(corners_ijk.max(axis=0)).astype(int), np.array(shape_kji[::-1]) - 1)
+    if np.any(hi < lo):
+        return inside
+    ii, jj, kk = np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)), indexing="ij")
+    ijk = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], 1).astype(float)
+    hit = roi.contains(geo.ijk_to_ras_points(ijk, ijk_to_ras))
+    inside[kk.ravel()[hit], jj.ravel()[hit], ii.ravel()[hit]] = True
     return inside
 
 

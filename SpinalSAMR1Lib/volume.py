@@ -96,7 +96,7 @@ def clear_caches() -> None:
         predictor.clear_cache()
 
 
-def _resolve_window(array: np.ndarray, window, cache_key: Hashable | None):
+def resolve_window(array: np.ndarray, window, cache_key: Hashable | None):
     """The (level, width) for a whole volume. "auto" scans every voxel, so for a volume named by
     ``cache_key`` (interactive use: one call per click) it is resolved once, like its embeddings; the
     key is completed by :func:`volume_digest`, so another scan under the same name is resolved anew."""
@@ -126,13 +126,30 @@ def get_predictor(model=None) -> Predictor:
     return Predictor(model)
 
 
-def _prompt_slice(prompts: Prompts, ijk_to_ras: np.ndarray, frame: geo.ViewFrame) -> int:
+def prompt_slice(prompts: Prompts, ijk_to_ras: np.ndarray, frame: geo.ViewFrame) -> int:
     """The slice the user prompted on: that of the positive points, else the ROI centre's."""
     if (prompts.labels == 1).any():
         idx, _ = geo.points_to_slice(prompts.points_ras[prompts.labels == 1], ijk_to_ras, frame)
         return int(np.bincount(np.clip(idx, 0, None)).argmax())
     idx, _ = geo.points_to_slice(prompts.roi.center[None, :], ijk_to_ras, frame)
     return int(idx[0])
+
+
+def set_volume_slice(
+    predictor: Predictor,
+    array: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    frame: geo.ViewFrame,
+    index: int,
+    window: tuple[float, float] | None,
+    cache_key: Hashable | None = None,
+) -> None:
+    """Give ``predictor`` slice ``index`` of ``frame``, windowed with a resolved ``window`` (see
+    :func:`resolve_window`) and with its physical pixel size; the embedding is reused when the same
+    pixels come again (the predictor keys its cache by them; ``cache_key`` only adds a namespace)."""
+    image = to_model_range(geo.extract_slice(array, frame, index), window)
+    key = None if cache_key is None else (cache_key, frame.view, index, window)
+    predictor.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
 
 
 def _slice_prompts(prompts: Prompts, ijk_to_ras, frame, index: int):
@@ -167,16 +184,14 @@ def segment_slice(
     frame = geo.view_frame(ijk_to_ras, array.shape, view)
     pred = predictor or get_predictor(model)
     if index is None:
-        index = _prompt_slice(prompts, ijk_to_ras, frame)
+        index = prompt_slice(prompts, ijk_to_ras, frame)
     if not 0 <= index < frame.num_slices:
         raise ValueError(f"prompts lie outside the volume ({view} slice {index} of {frame.num_slices})")
     xy, labels, box = _slice_prompts(prompts, ijk_to_ras, frame, index)
     if xy is None and box is None:
         raise ValueError(f"no prompt lies on {view} slice {index}")
-    win = _resolve_window(array, window, cache_key)
-    image = to_model_range(geo.extract_slice(array, frame, index), win)
-    key = None if cache_key is None else (cache_key, view, index, win)
-    pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
+    win = resolve_window(array, window, cache_key)
+    set_volume_slice(pred, array, ijk_to_ras, frame, index, win, cache_key)
     out = pred.predict(points_xy=xy, labels=labels, box=box)
     mask = out.mask if box is None else _clip_to_box(out.mask, box)
     return SliceResult(mask, index, out.score, frame, out.logits)
@@ -219,7 +234,7 @@ def segment_volume(
     """
     frame = geo.view_frame(ijk_to_ras, array.shape, view)
     pred = predictor or get_predictor(model)
-    win = _resolve_window(array, window, cache_key)
+    win = resolve_window(array, window, cache_key)
     first, last = 0, frame.num_slices - 1
     roi_box = None
     if prompts.roi is not None:
@@ -235,7 +250,7 @@ def segment_volume(
     if not propagate:
         _segment_range(array, ijk_to_ras, prompts, view, first, last, labels, progress, cancel, common)
         return labels
-    start = _prompt_slice(prompts, ijk_to_ras, frame)
+    start = prompt_slice(prompts, ijk_to_ras, frame)
     if not first <= start <= last:
         raise ValueError(f"the prompted slice {start} lies outside slices {first}..{last}")
     _propagate(
@@ -291,11 +306,7 @@ def _propagate(array, ijk_to_ras, prompts, view, span, roi_box, min_area, labels
                 )
                 if box[0] >= box[2] or box[1] >= box[3]:
                     break
-            image = to_model_range(geo.extract_slice(array, frame, index), common["window"])
-            key = (
-                None if common["cache_key"] is None else (common["cache_key"], view, index, common["window"])
-            )
-            pred.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
+            set_volume_slice(pred, array, ijk_to_ras, frame, index, common["window"], common["cache_key"])
             out = pred.predict(box=box, mask_logits=prev.logits)
             mask = out.mask if roi_box is None else _clip_to_box(out.mask, roi_box)
             area = int(mask.sum())

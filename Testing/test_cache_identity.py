@@ -57,8 +57,8 @@ def test_window_cache_tells_scans_apart_under_one_name():
     a = np.linspace(0, 100, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)  # not HU: percentile window
     b = a * 10
     vol_mod.clear_caches()
-    wa = vol_mod._resolve_window(a, "auto", "vtkMRMLScalarVolumeNode1")
-    wb = vol_mod._resolve_window(b, "auto", "vtkMRMLScalarVolumeNode1")
+    wa = vol_mod.resolve_window(a, "auto", "vtkMRMLScalarVolumeNode1")
+    wb = vol_mod.resolve_window(b, "auto", "vtkMRMLScalarVolumeNode1")
     assert wb != wa
     assert wb[1] > 5 * wa[1]
     from SpinalSAMR1Lib.volume import volume_digest

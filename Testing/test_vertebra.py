@@ -22,7 +22,7 @@ from SpinalSAMR1Lib.io import write_volume
 from SpinalSAMR1Lib.phantom import make_lumbar_phantom
 from SpinalSAMR1Lib.predictor import crop_rect
 from SpinalSAMR1Lib.training.instances import load_vertebra_samples, vertebra_ids
-from SpinalSAMR1Lib.vertebra import segment_vertebra
+from SpinalSAMR1Lib.vertebra import _inside_roi, segment_vertebra
 from SpinalSAMR1Lib.volume import Cancelled, Prompts
 
 
@@ -192,6 +192,21 @@ def test_cancel_raises_with_the_partial_mask(phantom, lite_predictor):
             cancel=lambda: len(calls) > 2 or calls.append(1) and False,
         )  # fmt: skip
     assert err.value.partial.shape == phantom.image.shape
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_inside_roi_equals_testing_every_voxel_on_oblique_grids(seed):
+    rng = np.random.default_rng(seed)
+    m = geo.make_ijk_to_ras(spacing=rng.uniform(0.5, 3.0, 3), origin=rng.normal(0, 20, 3))
+    m[:3, :3] = np.linalg.qr(rng.normal(size=(3, 3)))[0] @ m[:3, :3]  # any direction, flips included
+    shape = (17, 23, 19)
+    centre = geo.ijk_to_ras_points(np.array([[9.0, 11.0, 8.0]]), m)[0] + rng.normal(0, 8, 3)
+    roi = geo.Roi(center=centre, size=rng.uniform(3, 50, 3), axes=np.linalg.qr(rng.normal(size=(3, 3)))[0])
+    kk, jj, ii = np.meshgrid(*map(np.arange, shape), indexing="ij")
+    ijk = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], 1).astype(float)
+    expected = roi.contains(geo.ijk_to_ras_points(ijk, m)).reshape(shape)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(_inside_roi(roi, m, shape), expected)
 
 
 def test_deepest_point_is_the_centre_of_a_box_in_mm():

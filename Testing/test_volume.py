@@ -134,7 +134,7 @@ def test_auto_window_is_resolved_once_per_cached_volume(monkeypatch):
     monkeypatch.setattr(volume, "choose_window", lambda a, w: calls.append(w) or (250.0, 2900.0))
     array = np.zeros((4, 5, 6), np.int16)
     for _ in range(3):
-        assert volume._resolve_window(array, "auto", "node-1") == (250.0, 2900.0)
-    volume._resolve_window(array, "auto", None)
-    assert volume._resolve_window(array, (40.0, 400.0), "node-1") == (40.0, 400.0)
+        assert volume.resolve_window(array, "auto", "node-1") == (250.0, 2900.0)
+    volume.resolve_window(array, "auto", None)
+    assert volume.resolve_window(array, (40.0, 400.0), "node-1") == (40.0, 400.0)
     assert len(calls) == 2  # once for node-1, once for the uncached call
