@@ -7,7 +7,7 @@ caller says so.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +15,17 @@ from pathlib import Path
 from .errors import UserError
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_beside(path: Path, suffix: str) -> Path:
+    """A new empty file beside ``path`` with ordinary permissions (0666 less the umask, applied by the
+    system): unlike ``mkstemp`` (0600) this never needs the process-wide umask, which other threads share."""
+    for _ in range(100):
+        tmp = path.parent / f".tmp-{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 @contextmanager
@@ -32,12 +39,10 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = False, suffix: str 
     if path.exists() and not overwrite:
         raise UserError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _create_beside(path, suffix)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be readable as usual
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -67,6 +67,25 @@ def test_write_refuses_to_overwrite_and_is_atomic(tmp_path):
         write_labelmap(tmp_path / "other.nii.gz", np.zeros((3, 3, 3)), ref)
 
 
+def test_atomic_output_never_touches_the_process_umask(tmp_path, monkeypatch):
+    import os
+
+    mask = os.umask(0o027)  # the test's own umask, restored below
+    try:
+
+        def forbidden(_):
+            raise AssertionError("os.umask is process-wide: other threads (Slicer's) would race with it")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        target = write_labelmap(
+            tmp_path / "seg.nii.gz", np.ones((2, 3, 4)), Volume(np.zeros((2, 3, 4)), np.eye(4))
+        )
+        monkeypatch.undo()
+        assert target.stat().st_mode & 0o777 == 0o640  # 0666 less the umask, as for any new file
+    finally:
+        os.umask(mask)
+
+
 def test_missing_and_unreadable_inputs_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_volume(tmp_path / "nope.nii.gz")
