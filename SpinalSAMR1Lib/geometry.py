@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import InputError
+
 VIEWS: tuple[str, ...] = ("axial", "sagittal", "coronal")
 
 # For each view: (normal, screen-right direction, screen-down direction) in RAS.
@@ -97,9 +99,9 @@ class Roi:
 def _as_matrix(ijk_to_ras: np.ndarray) -> np.ndarray:
     m = np.asarray(ijk_to_ras, dtype=float)
     if m.shape != (4, 4):
-        raise ValueError(f"ijk_to_ras must be a 4x4 matrix, got shape {m.shape}")
+        raise InputError(f"ijk_to_ras must be a 4x4 matrix, got shape {m.shape}")
     if abs(np.linalg.det(m[:3, :3])) < 1e-12:
-        raise ValueError("ijk_to_ras is singular (zero spacing or degenerate directions)")
+        raise InputError("ijk_to_ras is singular (zero spacing or degenerate directions)")
     return m
 
 
@@ -155,10 +157,10 @@ def view_frame(
     (near 45 degrees the nearest plane is ambiguous).
     """
     if view not in _SCREEN_AXES_RAS:
-        raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+        raise InputError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
     m = _as_matrix(ijk_to_ras)
     if len(shape_kji) != 3:
-        raise ValueError(f"a volume must be 3D (k, j, i), got shape {tuple(shape_kji)}")
+        raise InputError(f"a volume must be 3D (k, j, i), got shape {tuple(shape_kji)}")
     unit = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0)[None, :]
     targets = [np.asarray(v, float) for v in _SCREEN_AXES_RAS[view]]
     chosen: list[int] = []
@@ -281,7 +283,7 @@ def roi_to_box(roi: Roi, ijk_to_ras: np.ndarray, frame: ViewFrame) -> tuple[np.n
         [max(0.0, lo[1]), max(0.0, lo[2]), min(cols - 1.0, hi[1]), min(rows - 1.0, hi[2])], dtype=float
     )
     if first > last or box[0] > box[2] or box[1] > box[3]:
-        raise ValueError("the ROI does not overlap the volume")
+        raise InputError("the ROI does not overlap the volume")
     return box, (first, last)
 
 
@@ -290,7 +292,7 @@ def label_roi(labels: np.ndarray, label: int, ijk_to_ras: np.ndarray, margin_mm:
     voxel, corners mapped through ``ijk_to_ras``), grown by ``margin_mm`` on every side."""
     kk, jj, ii = np.nonzero(labels == label)
     if len(ii) == 0:
-        raise ValueError(f"label {label} is not present in the label map")
+        raise InputError(f"label {label} is not present in the label map")
     lo = np.array([ii.min(), jj.min(), kk.min()], float) - 0.5
     hi = np.array([ii.max(), jj.max(), kk.max()], float) + 0.5
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])

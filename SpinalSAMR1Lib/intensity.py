@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 DEFAULT_WINDOW: tuple[float, float] = (250.0, 2900.0)  # (level, width) in HU
 BONE_WINDOW: tuple[float, float] = (400.0, 1800.0)  # Slicer's CT-bone display preset
 SOFT_TISSUE_WINDOW: tuple[float, float] = (40.0, 400.0)  # Slicer's CT-abdomen display preset
@@ -26,7 +28,7 @@ def looks_like_hu(image: np.ndarray) -> bool:
 def apply_window(image: np.ndarray, level: float, width: float) -> np.ndarray:
     """Linear window: ``level - width/2`` maps to 0 and ``level + width/2`` to 255, clipped; float32."""
     if width <= 0:
-        raise ValueError(f"window width must be positive, got {width}")
+        raise InputError(f"window width must be positive, got {width}")
     lo = level - width / 2.0
     out = (np.asarray(image, np.float32) - np.float32(lo)) * np.float32(255.0 / width)
     return np.clip(out, 0.0, 255.0, out=out)
@@ -45,7 +47,7 @@ def choose_window(
         return None
     if isinstance(window, str):
         if window != "auto":
-            raise ValueError(f"unknown window {window!r}; use 'auto', None or (level, width)")
+            raise InputError(f"unknown window {window!r}; use 'auto', None or (level, width)")
         if image.dtype == np.uint8:
             return None
         if looks_like_hu(image):

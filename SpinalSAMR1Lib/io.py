@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import UserError
+from .errors import InputError, UserError
 from .geometry import Roi
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
@@ -158,7 +158,7 @@ def write_labelmap(
 ) -> Path:
     """Write a uint8 label map on the reference volume's grid (same shape, same geometry)."""
     if tuple(labels.shape) != reference.shape:
-        raise ValueError(f"label map shape {labels.shape} differs from the reference {reference.shape}")
+        raise InputError(f"label map shape {labels.shape} differs from the reference {reference.shape}")
     return write_volume(path, labels.astype(np.uint8, copy=False), reference.ijk_to_ras, overwrite)
 
 

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from .errors import InputError
+
 __all__ = [
     "Summary",
     "dice",
@@ -34,7 +36,7 @@ def _as_pair(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     p = np.asarray(pred)
     r = np.asarray(ref)
     if p.shape != r.shape:
-        raise ValueError(f"pred and ref must have the same shape, got {p.shape} and {r.shape}")
+        raise InputError(f"pred and ref must have the same shape, got {p.shape} and {r.shape}")
     return p != 0, r != 0
 
 
@@ -44,9 +46,9 @@ def _as_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ...]
         return (1.0,) * ndim
     s = tuple(float(v) for v in np.atleast_1d(np.asarray(spacing, dtype=float)))
     if len(s) != ndim:
-        raise ValueError(f"spacing must have one entry per array axis ({ndim}), got {len(s)}: {s}")
+        raise InputError(f"spacing must have one entry per array axis ({ndim}), got {len(s)}: {s}")
     if not all(np.isfinite(v) and v > 0 for v in s):
-        raise ValueError(f"spacing entries must be positive and finite, got {s}")
+        raise InputError(f"spacing entries must be positive and finite, got {s}")
     return s
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
 from .model.spine_sam import SpineSAM
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end), pixels
@@ -182,7 +183,7 @@ class Predictor:
         """
         img = np.asarray(image, np.float32)
         if img.ndim != 2 or min(img.shape) < 2:
-            raise ValueError(f"expected a 2D image of at least 2x2 pixels, got shape {img.shape}")
+            raise InputError(f"expected a 2D image of at least 2x2 pixels, got shape {img.shape}")
         if self.model.info.normalization == "unit":
             # LiteMedSAM and MedSAM saw images min-max scaled over the whole slice.
             lo, hi = float(img.min()), float(img.max())
@@ -236,7 +237,7 @@ class Predictor:
         if pts is not None and len(pts) == 0:
             pts = None
         if pts is None and box is None:
-            raise ValueError("a prediction needs at least one point or a box")
+            raise InputError("a prediction needs at least one point or a box")
         lab = None if pts is None else np.asarray(labels if labels is not None else np.ones(len(pts)), int)
         if multimask is None:
             multimask = pts is not None and len(pts) == 1 and box is None

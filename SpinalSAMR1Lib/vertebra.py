@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import geometry as geo
+from .errors import InputError
 from .evaluation import box_from_mask
 from .predictor import Predictor
 from .volume import (
@@ -98,7 +99,7 @@ def segment_vertebra(
     views = (views,) if isinstance(views, str) else tuple(views or DEFAULT_VIEWS)
     for v in views:
         if v not in geo.VIEWS:
-            raise ValueError(f"unknown view {v!r}; expected one of {', '.join(geo.VIEWS)}")
+            raise InputError(f"unknown view {v!r}; expected one of {', '.join(geo.VIEWS)}")
     job = _Job(
         array,
         ijk_to_ras,
@@ -161,7 +162,7 @@ def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
     start = prompt_slice(prompts, job.ijk_to_ras, frame)
     if not 0 <= start < frame.num_slices:
-        raise ValueError(f"the click lies outside the volume ({view} slice {start} of {frame.num_slices})")
+        raise InputError(f"the click lies outside the volume ({view} slice {start} of {frame.num_slices})")
     c = geo.ras_to_slice_coords(prompts.points_ras, job.ijk_to_ras, frame)
     on = np.abs(c[:, 0] - start) <= 0.5  # the points of the clicked slice (as segment_slice takes them)
     xy, labels = c[on, 1:3], prompts.labels[on]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as geo
+from .errors import InputError
 from .evaluation import box_from_mask
 from .intensity import choose_window, to_model_range
 from .predictor import Predictor
@@ -50,13 +51,13 @@ class Prompts:
         n = len(self.points_ras)
         self.labels = np.ones(n, int) if self.labels is None else np.asarray(self.labels, int).reshape(-1)
         if len(self.labels) != n:
-            raise ValueError(f"{n} points but {len(self.labels)} labels")
+            raise InputError(f"{n} points but {len(self.labels)} labels")
         if not np.isin(self.labels, (0, 1)).all():
-            raise ValueError("point labels must be 1 (positive) or 0 (negative)")
+            raise InputError("point labels must be 1 (positive) or 0 (negative)")
         if n == 0 and self.roi is None:
-            raise ValueError("no prompts: give at least one point or an ROI")
+            raise InputError("no prompts: give at least one point or an ROI")
         if n and not (self.labels == 1).any() and self.roi is None:
-            raise ValueError(
+            raise InputError(
                 "negative points alone do not say what to segment; add a positive point or a box"
             )
 
@@ -186,10 +187,10 @@ def segment_slice(
     if index is None:
         index = prompt_slice(prompts, ijk_to_ras, frame)
     if not 0 <= index < frame.num_slices:
-        raise ValueError(f"prompts lie outside the volume ({view} slice {index} of {frame.num_slices})")
+        raise InputError(f"prompts lie outside the volume ({view} slice {index} of {frame.num_slices})")
     xy, labels, box = _slice_prompts(prompts, ijk_to_ras, frame, index)
     if xy is None and box is None:
-        raise ValueError(f"no prompt lies on {view} slice {index}")
+        raise InputError(f"no prompt lies on {view} slice {index}")
     win = resolve_window(array, window, cache_key)
     set_volume_slice(pred, array, ijk_to_ras, frame, index, win, cache_key)
     out = pred.predict(points_xy=xy, labels=labels, box=box)
@@ -242,7 +243,7 @@ def segment_volume(
     if slice_range is not None:
         first, last = max(first, slice_range[0]), min(last, slice_range[1])
     if first > last:
-        raise ValueError("the requested slice range does not overlap the prompts")
+        raise InputError("the requested slice range does not overlap the prompts")
     if propagate is None:
         propagate = prompts.roi is None
     labels = np.zeros(array.shape, np.uint8)
@@ -252,7 +253,7 @@ def segment_volume(
         return labels
     start = prompt_slice(prompts, ijk_to_ras, frame)
     if not first <= start <= last:
-        raise ValueError(f"the prompted slice {start} lies outside slices {first}..{last}")
+        raise InputError(f"the prompted slice {start} lies outside slices {first}..{last}")
     _propagate(
         array,
         ijk_to_ras,

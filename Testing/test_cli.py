@@ -91,6 +91,21 @@ def test_train_refuses_to_replace_an_export_before_training(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_bug_is_an_internal_error_not_the_users_fault(monkeypatch, capsys):
+    import SpinalSAMR1Lib.commands as commands
+
+    def broken(_):
+        raise ValueError("an invariant of ours broke")
+
+    monkeypatch.setattr(commands, "parse", broken)  # what `chat` calls: the bug is ours, not the input's
+    assert main(["chat", "clear"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (ValueError: an invariant of ours broke)" in err
+    assert "--debug" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="invariant"):
+        main(["--debug", "chat", "clear"])
+
+
 def test_every_command_has_help():
     for command in ("demo", "segment", "evaluate", "info", "train", "chat", "bench"):
         with pytest.raises(SystemExit) as exit_info:

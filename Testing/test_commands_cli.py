@@ -160,3 +160,16 @@ def test_main_cli_wires_both_commands(capsys):
     assert json.loads(capsys.readouterr().out)[0]["levels"] == ["L1", "L2", "L3"]
     assert main_cli.main(["bench", "commands", "--data", "/definitely/missing.jsonl"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_parser_bug_answers_unknown_and_is_logged_as_an_error_without_the_text(monkeypatch, caplog):
+    from SpinalSAMR1Lib.commands import parser as offline
+
+    def broken(text):
+        raise IndexError("a bug in a rule")
+
+    monkeypatch.setattr(offline, "_parse", broken)
+    with caplog.at_level("ERROR", logger=offline._log.name):
+        assert offline.parse("segment Zhang San's L3") == [{"action": "unknown"}]
+    (record,) = caplog.records
+    assert record.levelname == "ERROR" and record.exc_info and "Zhang" not in record.getMessage()

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of any error (also SPINALSAM_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
         try:
@@ -41,19 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, run, and turn expected failures into one line on stderr with exit code 2."""
+    """Entry point: parse and run. The user's problems (bad input, a missing or unwritable file) end in
+    one line on stderr and exit 2; anything else is our bug: exit 1, "internal error", traceback with
+    ``--debug``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("SPINALSAM_DEBUG"))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("spinalsam-r1: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, OSError) as exc:
-        if os.environ.get("SPINALSAM_DEBUG"):
+    except (UserError, OSError) as exc:
+        if debug:
             raise
         print(f"spinalsam-r1: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a bug must not look like the user's fault, nor dump a traceback
+        if debug:
+            raise
+        print(
+            f"spinalsam-r1: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+            "run again with --debug and report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _one_line(exc: BaseException) -> str:

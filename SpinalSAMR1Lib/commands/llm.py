@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..errors import InputError
 from .parser import MAX_MESSAGE_CHARS, parse
 from .schema import SchemaError, describe_actions, make_action, unknown, validate_actions
 
@@ -76,9 +77,9 @@ class LLMSettings:
 
     def __post_init__(self) -> None:
         if self.thinking not in THINKING_CHOICES:
-            raise ValueError(f"thinking must be one of {', '.join(THINKING_CHOICES)}, got {self.thinking!r}")
+            raise InputError(f"thinking must be one of {', '.join(THINKING_CHOICES)}, got {self.thinking!r}")
         if not self.timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout!r}")
+            raise InputError(f"timeout must be > 0 seconds, got {self.timeout!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LLMSettings:
@@ -122,7 +123,7 @@ def _parse_timeout(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{ENV_TIMEOUT} must be a number of seconds, got {text!r}") from None
+        raise InputError(f"{ENV_TIMEOUT} must be a number of seconds, got {text!r}") from None
 
 
 @dataclass

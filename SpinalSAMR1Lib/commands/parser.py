@@ -132,7 +132,9 @@ def parse(text: str) -> list[dict[str, Any]]:
     try:
         return _parse(text)
     except Exception:  # noqa: BLE001 - the chat must answer every message, whatever happens
-        _log.debug("offline parser failed", exc_info=True)
+        # A bug of ours, so logged where it is seen (ERROR, with the traceback); the message itself is
+        # not logged: it may name a patient.
+        _log.error("offline parser failed on a message of %d characters", len(text), exc_info=True)
         return [unknown()]
 
 

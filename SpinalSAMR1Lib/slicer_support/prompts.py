@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from ..errors import InputError
 from ..geometry import Roi
 
 _LEVEL = re.compile(r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b", re.IGNORECASE)
@@ -21,7 +22,7 @@ def roi_from_corners(corners: np.ndarray) -> Roi:
     edges = np.stack([c[4] - c[0], c[2] - c[0], c[1] - c[0]], axis=1)  # columns: x, y, z edges
     size = np.linalg.norm(edges, axis=0)
     if np.any(size <= 0):
-        raise ValueError("the ROI has zero size along one of its axes")
+        raise InputError("the ROI has zero size along one of its axes")
     return Roi(center=c.mean(axis=0), size=size, axes=edges / size[None, :])
 
 
