@@ -161,11 +161,12 @@ def evaluate_volume(
     view: str | None = None,
     prompt: str = "box",
     progress: Callable[[Row], None] | None = None,
+    stride_mm: float | None = None,
 ) -> list[Row]:
     """Evaluate the 3D vertebra mode (:func:`~SpinalSAMR1Lib.vertebra.segment_vertebra`) on each label id,
     as a user would prompt it: ``box`` is the label's tight 3D box (an ROI), ``points`` one positive click
     at the label's deepest interior point (:func:`deepest_point_ras`). ``view`` forces one view (default:
-    the mode's own). Distances in mm; ``labels`` must already be on ``volume``'s grid."""
+    the mode's own); ``stride_mm`` as in the mode (None: its default). Distances in mm; ``labels`` must already be on ``volume``'s grid."""
     from .vertebra import segment_vertebra
     from .volume import Prompts
 
@@ -180,7 +181,12 @@ def evaluate_volume(
         else:
             prompts = Prompts(points_ras=deepest_point_ras(ref, volume.ijk_to_ras)[None], labels=[1])
         t0 = time.perf_counter()
-        pred = segment_vertebra(volume.array, volume.ijk_to_ras, prompts, views=view, predictor=predictor) > 0
+        pred = (
+            segment_vertebra(
+                volume.array, volume.ijk_to_ras, prompts, views=view, predictor=predictor, stride_mm=stride_mm
+            )
+            > 0
+        )
         row = Row(f"label {label}", seconds=time.perf_counter() - t0, **score(pred, ref, spacing))
         rows.append(row)
         if progress is not None:

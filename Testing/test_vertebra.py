@@ -141,6 +141,45 @@ def test_click_walks_both_ways_and_stops_where_the_model_says_nothing(phantom):
     assert not (out.astype(bool) & ~ref).any() and metrics.dice(out, ref) > 0.95
 
 
+class _CountingOracle(_Oracle):
+    def __init__(self, phantom, label):
+        super().__init__(phantom, label)
+        self.slices = []
+
+    def set_image(self, image, key=None, pixel_spacing=(1.0, 1.0)):
+        super().set_image(image, key, pixel_spacing)
+        self.slices.append(key[1:3])
+
+
+@pytest.mark.parametrize("view", ["axial", "sagittal"])
+def test_roi_stride_encodes_fewer_slices_and_interpolates_between_them(phantom, view):
+    ref = phantom.labels == phantom.label_value("L3")
+    roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
+    runs = {}
+    for stride in (0.0, 6.0):
+        oracle = _CountingOracle(phantom, phantom.label_value("L3"))
+        out = segment_vertebra(
+            phantom.image, phantom.ijk_to_ras, Prompts(roi=roi), views=view, predictor=oracle, cache_key="ct",
+            stride_mm=stride,
+        )  # fmt: skip
+        runs[stride] = out, len(set(oracle.slices))
+    frame = geo.view_frame(phantom.ijk_to_ras, phantom.image.shape, view)
+    first, last = geo.roi_to_box(roi, phantom.ijk_to_ras, frame)[1]
+    normal_mm = geo.spacing_ijk(phantom.ijk_to_ras)[frame.normal_ijk]
+    assert runs[0.0][1] == last - first + 1  # every slice of the ROI once
+    step = max(1, round(6.0 / normal_mm))
+    assert runs[6.0][1] == len({*range(first, last + 1, step), last}) < runs[0.0][1]
+    assert metrics.dice(runs[0.0][0], ref) > 0.95 and metrics.dice(runs[6.0][0], ref) > 0.85
+
+
+def test_a_negative_stride_is_refused(phantom):
+    roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
+    with pytest.raises(ValueError, match="stride_mm"):
+        segment_vertebra(
+            phantom.image, phantom.ijk_to_ras, Prompts(roi=roi), predictor=object(), stride_mm=-1
+        )
+
+
 def test_click_with_the_model_keeps_the_clicked_object(phantom, spinal_predictor):
     _, click = _click(phantom)
     out = segment_vertebra(

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import UserError
 
-_COMMANDS = ("demo", "segment", "evaluate", "info", "chat", "train", "train-vertebra", "bench")
+_COMMANDS = ("demo", "segment", "evaluate", "report", "info", "chat", "train", "train-vertebra", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,6 +22,14 @@ def register(sub) -> None:
     p.add_argument("--labels", type=Path, help="3D label map; resampled onto --volume by physical position")
     p.add_argument("--label-ids", type=int, nargs="+", help="label values to evaluate (3D)")
     p.add_argument(
+        "--stride-mm",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="3D vertebra mode with a box: segment slices about this far apart and interpolate between "
+        "them (0: every slice; default 3)",
+    )
+    p.add_argument(
         "--view",
         nargs="+",
         default=None,
@@ -91,7 +99,14 @@ def _evaluate_3d(args, predictor, show):
     volume, seg = read_volume(args.volume), read_volume(args.labels)
     labels = resample_nearest(seg.array, seg.ijk_to_ras, volume.shape, volume.ijk_to_ras)
     return ev.evaluate_volume(
-        predictor, volume, labels, args.label_ids, args.view and tuple(args.view), args.prompt, progress=show
+        predictor,
+        volume,
+        labels,
+        args.label_ids,
+        args.view and tuple(args.view),
+        args.prompt,
+        progress=show,
+        stride_mm=args.stride_mm,
     )
 
 

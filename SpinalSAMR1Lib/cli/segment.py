@@ -26,6 +26,14 @@ def register(sub) -> None:
         "-o", "--output", type=Path, required=True, help="output label map (.nii.gz, .nrrd) or mask (.png)"
     )
     p.add_argument(
+        "--stride-mm",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="3D vertebra mode with a box: segment slices about this far apart and interpolate between "
+        "them (0: every slice; default 3)",
+    )
+    p.add_argument(
         "--view",
         nargs="+",
         default=None,
@@ -137,7 +145,9 @@ def _run_3d(args) -> int:
                 )
             else:
                 views = None if args.view is None else tuple(args.view)
-                labels = segment_vertebra(vol.array, vol.ijk_to_ras, prompts, views=views, **common)
+                labels = segment_vertebra(
+                    vol.array, vol.ijk_to_ras, prompts, views=views, stride_mm=args.stride_mm, **common
+                )
         if not labels.any():
             print("nothing found at the prompt: the output is empty")
         ml = float(labels.sum()) * float(np.prod(geo.spacing_ijk(vol.ijk_to_ras))) / 1000.0
