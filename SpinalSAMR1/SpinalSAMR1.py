@@ -44,7 +44,7 @@ except ImportError:  # running from a source checkout: the library sits next to 
 
 from SpinalSAMR1Lib import geometry
 from SpinalSAMR1Lib.errors import UserError
-from SpinalSAMR1Lib.model.names import DEFAULT_MODEL, MODEL_NAMES  # torch-free
+from SpinalSAMR1Lib.model.names import DEFAULT_MODEL, DEFAULT_VERTEBRA_MODEL, MODEL_NAMES  # torch-free
 from SpinalSAMR1Lib.slicer_support import (
     Edit,
     Job,
@@ -242,6 +242,14 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             self.device,
         )
 
+    def vertebraModelKey(self) -> tuple:
+        """The model of the 3D vertebra mode: the one trained on single vertebrae while the choice is the
+        default model without files; any other choice is the user's."""
+        key = self.modelKey()
+        if key[0] == DEFAULT_MODEL and not key[1] and not key[2]:
+            key = (DEFAULT_VERTEBRA_MODEL, *key[1:])
+        return key
+
     def getPredictor(self, key: tuple | None = None):
         """One Predictor (model + embedding cache) per model choice, reused across calls. Thread-safe enough:
         only the inference worker (or a batch script) calls it, never both at once."""
@@ -252,7 +260,8 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
 
             name, checkpoint, adapter, device = key
             model = load_model(name, checkpoint=checkpoint or None, adapter=adapter or None, device=device)
-            SpinalSAMR1Logic._predictors = {key: Predictor(model)}
+            kept = list(self._predictors.items())[-1:]  # the 2D model and the vertebra model, no more
+            SpinalSAMR1Logic._predictors = {**dict(kept), key: Predictor(model)}
         return self._predictors[key]
 
     def clearCaches(self) -> None:
@@ -607,6 +616,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             volumeNode, positiveNode, negativeNode, roiNode, "axial", segmentationNode, segmentName
         )
         request.extra.update(mode="vertebra", views=views)
+        request.modelKey = self.vertebraModelKey()
         labels = self.computeVolume(request, progress, cancel)
         return self.applyVolumeResult(request, labels, volumeNode, segmentationNode)[0]
 
@@ -1138,6 +1148,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         request.propagate = self._parameterNode.volumeMode == "propagate" or request.prompts.roi is None
         if vertebra:
             request.extra.update(mode="vertebra", views=(view,) if view else None)
+            request.modelKey = self.logic.vertebraModelKey()
         self.ui.progressBar.visible = True
         self.ui.progressBar.value = 0
         self.ui.cancelButton.enabled = True

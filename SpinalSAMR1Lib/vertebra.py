@@ -42,8 +42,9 @@ from .volume import (
 
 # Measured by leave-one-case-out on the VerSe development cases (box prompts, per-vertebra 3D Dice):
 # sagittal alone beat axial, coronal and every average of them; slices 6-9 mm apart, interpolated, cost
-# about 0.01 Dice (within the spread) for a third of the time. See DEVELOPERS.md, "3D vertebra mode".
+# about 0.02 Dice (within the spread) for half to a third of the time. See README, "One vertebra in 3D".
 DEFAULT_VIEWS: tuple[str, ...] = ("sagittal",)
+CLICK_MODES = ("sweep", "walk")
 DEFAULT_STRIDE_MM = 3.0  # every slice of 3 mm data, every third of 1 mm data
 MIN_AREA_PX = 10  # a section smaller than this is "nothing here"
 MAX_GROWTH = 2.5  # a walk stops when a section is more than this times the previous one (a neighbour)
@@ -91,6 +92,7 @@ def segment_vertebra(
     cache_key: Hashable | None = None,
     window: tuple[float, float] | str | None = "auto",
     stride_mm: float | None = None,
+    click: str = "sweep",
 ) -> np.ndarray:
     """The 3D mask (uint8 0/1, (k, j, i) like ``array``) of the vertebra the prompts point at.
 
@@ -98,8 +100,12 @@ def segment_vertebra(
     the component). ``views``: one view name or several to fuse (default :data:`DEFAULT_VIEWS`); a
     click walks in the first. ``stride_mm``: with an ROI, segment slices about this far apart and
     interpolate the probabilities in between (0: every slice; default :data:`DEFAULT_STRIDE_MM`). ``progress(done, total)`` after every slice; ``cancel()`` returning True
-    raises :class:`~SpinalSAMR1Lib.volume.Cancelled` with the partial mask.
+    raises :class:`~SpinalSAMR1Lib.volume.Cancelled` with the partial mask. ``click``: what a click
+    without an ROI gives: ``"sweep"`` (the walk's extent becomes an ROI that every view sweeps, like a
+    box) or ``"walk"`` (the walk's sections themselves, plus the other views over its extent).
     """
+    if click not in CLICK_MODES:
+        raise InputError(f"click must be one of {', '.join(CLICK_MODES)}, got {click!r}")
     views = (views,) if isinstance(views, str) else tuple(views or DEFAULT_VIEWS)
     for v in views:
         if v not in geo.VIEWS:
@@ -124,10 +130,11 @@ def segment_vertebra(
         walked = _walk_from_click(job, prompts, views[0])
         if not walked.any():
             return walked.astype(np.uint8)
-        prob += walked
-        votes += 1
         roi = _roi_around(walked, ijk_to_ras, ROI_MARGIN_MM)
-        views = views[1:]
+        if click == "walk":
+            prob += walked
+            votes += 1
+            views = views[1:]
     for view in views:
         prob += _roi_probabilities(job, roi, view, prob)
         votes += 1

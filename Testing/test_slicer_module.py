@@ -212,6 +212,20 @@ def test_roi_on_a_flipped_volume_equals_library(slicer, M, phantom):
     assert (result & truth).sum() > 0.5 * result.sum()
 
 
+def test_vertebra_mode_uses_the_vertebra_model_unless_another_is_chosen(slicer, M):
+    from SpinalSAMR1Lib.model.names import DEFAULT_MODEL, DEFAULT_VERTEBRA_MODEL
+
+    logic = M.SpinalSAMR1Logic()
+    for choice in (None, DEFAULT_MODEL):
+        logic.setModel(choice, device="cpu")
+        assert logic.vertebraModelKey() == (DEFAULT_VERTEBRA_MODEL, "", "", "cpu")
+        assert logic.modelKey()[0] == DEFAULT_MODEL  # slices keep the default model
+    logic.setModel("litemedsam", device="cpu")
+    assert logic.vertebraModelKey() == logic.modelKey() == ("litemedsam", "", "", "cpu")
+    logic.setModel(DEFAULT_MODEL, adapter="/data/mine.safetensors", device="cpu")
+    assert logic.vertebraModelKey() == logic.modelKey()  # the user's own adapter is respected
+
+
 def test_roi_prompt_is_read_through_its_eight_corners_in_world(slicer, M):
     volume = add_volume(slicer, np.zeros((10, 12, 14), np.int16), np.diag([-1.0, -1.0, 2.0, 1.0]))
     move = np.eye(4)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """--model, --checkpoint, --adapter, --device, --crop-margin."""
+    from ..model.names import DEFAULT_VERTEBRA_MODEL
     from ..model.registry import DEFAULT_MODEL, MODEL_NAMES
 
     g = parser.add_argument_group("model")
@@ -17,7 +18,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=MODEL_NAMES,
         default=None,
-        help=f"model name (default: {DEFAULT_MODEL}; detected from --checkpoint when given)",
+        help=f"model name (default: {DEFAULT_MODEL}, and {DEFAULT_VERTEBRA_MODEL} for one vertebra in 3D; "
+        "detected from --checkpoint when given)",
     )
     g.add_argument(
         "--checkpoint",
@@ -28,12 +30,17 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
 
 
-def load_predictor(args: argparse.Namespace):
-    """Model + Predictor from the model arguments."""
+def load_predictor(args: argparse.Namespace, vertebra: bool = False):
+    """Model + Predictor from the model arguments. ``vertebra``: the 3D vertebra mode, whose default
+    model (when no --model, --checkpoint or --adapter is given) is the one trained on single vertebrae."""
     from ..model import load_model
+    from ..model.names import DEFAULT_VERTEBRA_MODEL
     from ..predictor import Predictor
 
-    return Predictor(load_model(args.model, args.checkpoint, args.adapter, args.device))
+    name = args.model
+    if vertebra and name is None and args.checkpoint is None and args.adapter is None:
+        name = DEFAULT_VERTEBRA_MODEL
+    return Predictor(load_model(name, args.checkpoint, args.adapter, args.device))
 
 
 def finite_or_none(obj):

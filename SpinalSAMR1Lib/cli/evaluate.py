@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give either --images and --masks (2D) or --volume, --labels and --label-ids (3D)")
     if args.json and args.json.exists() and not args.overwrite:
         raise UserError(f"{args.json} exists; pass --overwrite to replace it")
-    predictor = load_predictor(args)
+    predictor = load_predictor(args, vertebra=three_d)
     show = None if args.quiet else _print_row
     if not args.quiet:
         print(f"{'image':<24} {'dice':>7} {'iou':>7} {'msd':>8} {'hd95':>8} {'sec':>6}")

@@ -123,7 +123,7 @@ def _run_3d(args) -> int:
 
     vol = read_volume(args.input)
     prompts = _volume_prompts(args)
-    predictor = load_predictor(args)
+    predictor = load_predictor(args, vertebra=not (args.slice_only or args.propagate or args.roi_slices))
     view = (args.view or ["axial"])[0]
     if args.slice_only:
         res = segment_slice(vol.array, vol.ijk_to_ras, prompts, view, predictor=predictor)

