@@ -51,6 +51,7 @@ from SpinalSAMR1Lib.slicer_support import (
     LabelPatch,
     LLMSettings,
     PromptChange,
+    SegmentRename,
     SerialWorker,
     UndoStack,
     roi_from_corners,
@@ -684,6 +685,9 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
                 self.writeBox(
                     segmentationNode, change.segment_id, reference, change.box, getattr(change, side)
                 )
+            elif isinstance(change, SegmentRename):
+                segmentation = slicer.mrmlScene.GetNodeByID(change.segmentation_id).GetSegmentation()
+                segmentation.GetSegment(change.segment_id).SetName(getattr(change, side))
             else:
                 self.restorePromptState(slicer.mrmlScene.GetNodeByID(change.node_id), getattr(change, side))
 
@@ -775,6 +779,70 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         if not ok:
             raise UserError(f"Could not write {path}")
         return path
+
+    # -- levels and the spine report ---------------------------------------------------------------------
+    @staticmethod
+    def levelSegments(segmentationNode) -> dict[str, str]:
+        """Segment ID -> level for the segments named by a level (C1..S1), in segment order."""
+        from SpinalSAMR1Lib.commands.schema import LEVELS
+
+        segmentation = segmentationNode.GetSegmentation()
+        ids = [segmentation.GetNthSegmentID(n) for n in range(segmentation.GetNumberOfSegments())]
+        names = {i: segmentation.GetSegment(i).GetName().strip().upper() for i in ids}
+        return {i: name for i, name in names.items() if name in LEVELS}
+
+    def levelLabelMap(self, segmentationNode, volumeNode, levels=()) -> np.ndarray:
+        """A (k, j, i) label map on the volume's grid with VerSe values (L1 = 20) of the level segments."""
+        from SpinalSAMR1Lib.anatomy import level_label
+
+        labels = None
+        for segmentId, level in self.levelSegments(segmentationNode).items():
+            if levels and level not in levels:
+                continue
+            mask = self.readSegment(segmentationNode, segmentId, volumeNode) > 0
+            labels = np.zeros(mask.shape, np.uint8) if labels is None else labels
+            labels[mask] = level_label(level)
+        if labels is None or not labels.any():
+            raise UserError(
+                "No segment is named by a level (L1, T12 ...): name them first, e.g. 'this is L3'."
+            )
+        return labels
+
+    def spineReport(self, segmentationNode, volumeNode, levels=()) -> dict:
+        """The spine report (SpinalSAMR1Lib.report) of the level-named segments on the volume."""
+        from SpinalSAMR1Lib.report import spine_report
+
+        array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        return spine_report(self.levelLabelMap(segmentationNode, volumeNode, levels), ijkToRas, array)
+
+    def nameLevel(self, segmentationNode, segmentId: str, level: str, volumeNode) -> Edit | None:
+        """Name one segment ``level`` and the other level-named segments after it in the spine's order
+        (by their centroids from head to feet); one undoable step."""
+        from SpinalSAMR1Lib.anatomy import names_in_spine_order
+
+        ids = set(self.levelSegments(segmentationNode)) | {segmentId}
+        _, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        height = {}
+        for i in ids:
+            kji = np.argwhere(self.readSegment(segmentationNode, i, volumeNode) > 0)
+            if len(kji):
+                centre = geometry.ijk_to_ras_points(kji.mean(axis=0)[None, ::-1], ijkToRas)[0]
+                height[i] = float(centre[2])  # world S: larger is higher
+        if segmentId not in height:
+            raise UserError("The segment to name is empty: segment the vertebra first.")
+        order = sorted(height, key=height.__getitem__, reverse=True)
+        segmentation = segmentationNode.GetSegmentation()
+        changes = []
+        for i, name in names_in_spine_order(order, segmentId, level).items():
+            segment = segmentation.GetSegment(i)
+            if segment.GetName() != name:
+                changes.append(SegmentRename(segmentationNode.GetID(), i, segment.GetName(), name))
+                segment.SetName(name)
+        if not changes:
+            return None
+        edit = Edit(f"name {level}", changes)
+        self.undoStack.push(edit)
+        return edit
 
     def metrics(self, segmentationNode, segmentId: str, referenceNode, volumeNode) -> dict:
         """Dice, IoU, mean surface distance and HD95 (mm) of a segment against the reference segment."""
@@ -1489,6 +1557,25 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return _("Saved {path}.").format(
             path=self.logic.saveSegmentation(pn.outputSegmentation, path, pn.inputVolume)
         )
+
+    def spineReport(self, levels: list[str]) -> str:
+        pn = self._parameterNode
+        if pn.outputSegmentation is None or pn.inputVolume is None:
+            return _("Segment and name some vertebrae first.")
+        from SpinalSAMR1Lib.report import format_table
+
+        return format_table(self.logic.spineReport(pn.outputSegmentation, pn.inputVolume, tuple(levels)))
+
+    def nameLevel(self, level: str) -> str:
+        pn = self._parameterNode
+        if pn.outputSegmentation is None or pn.inputVolume is None:
+            return _("Segment a vertebra first.")
+        edit = self.logic.nameLevel(pn.outputSegmentation, self._currentSegmentId(), level, pn.inputVolume)
+        self._updateButtons()
+        if edit is None:
+            return _("The vertebrae already have these names.")
+        names = ", ".join(change.after for change in edit.changes)
+        return _("Named {names} (undo reverts it).").format(names=names)
 
     def metrics(self):
         pn = self._parameterNode

@@ -38,3 +38,19 @@ def level_label(name: str) -> int:
 def cranial_to_caudal(labels: list[int]) -> list[int]:
     """Label values sorted from head to feet (T13 between T12 and L1)."""
     return sorted(labels, key=lambda v: 19.5 if v == 28 else float(v))
+
+
+def names_in_spine_order(ids_cranial_to_caudal: list[str], named: str, level: str) -> dict[str, str]:
+    """New names for vertebra segments listed from head to feet when ``named`` is ``level`` ("this is
+    L4"): each other one is named by its distance from it along C1..C7, T1..T12, L1..L5, S1."""
+    from .commands.schema import LEVELS
+
+    if level not in LEVELS:
+        raise InputError(f"unknown vertebral level {level!r}")
+    anchor = ids_cranial_to_caudal.index(named)
+    start = LEVELS.index(level) - anchor
+    if start < 0 or start + len(ids_cranial_to_caudal) > len(LEVELS):
+        raise InputError(
+            f"{len(ids_cranial_to_caudal)} vertebrae with this one as {level} would run past C1 or S1"
+        )
+    return {seg: LEVELS[start + n] for n, seg in enumerate(ids_cranial_to_caudal)}

@@ -291,6 +291,30 @@ def _findings(rows: list[VertebraReport]) -> list[dict]:
     return out
 
 
+def format_table(report: dict) -> str:
+    """The report as a plain-text table (level, ml, Ha, Hm, Hp in mm, height loss, Genant grade, HU),
+    then the lordosis and the findings, for a terminal or a chat panel."""
+
+    def f(v, fmt="{:.1f}"):
+        return "-" if v is None else fmt.format(v)
+
+    lines = [f"{'level':<7}{'ml':>7}{'Ha':>7}{'Hm':>7}{'Hp':>7}{'loss':>7}{'grade':>6}{'HU':>8}"]
+    for r in report["vertebrae"]:
+        lines.append(
+            f"{r['level']:<7}{f(r['volume_ml']):>7}{f(r['height_anterior_mm']):>7}{f(r['height_middle_mm']):>7}"
+            f"{f(r['height_posterior_mm']):>7}{f(r['height_loss'], '{:.0%}'):>7}{f(r['genant_grade'], '{}'):>6}"
+            f"{f(r['body_hu_mean'], '{:.0f}'):>8}"
+        )
+    if report["lordosis_l1_l5_deg"] is not None:
+        lines.append(f"lumbar lordosis (L1-L5): {report['lordosis_l1_l5_deg']:.1f} deg")
+    for x in report["findings"]:
+        detail = (
+            f"height loss {x['height_loss']:.0%}" if "height_loss" in x else f"{x['body_hu_mean']:.0f} HU"
+        )
+        lines.append(f"finding: {x['level']} {x['finding']} ({detail})")
+    return "\n".join(lines)
+
+
 # -- files ----------------------------------------------------------------------------------------------
 CSV_FIELDS = (
     "level", "label", "volume_ml", "height_anterior_mm", "height_middle_mm", "height_posterior_mm",

@@ -148,6 +148,32 @@ def test_bench_on_the_dev_set_is_perfect():
     assert code == 0 and "exact match: 89/89 = 100.0%" in out and "failures: 0" in out
 
 
+def test_bench_on_the_v1_1_dev_set_is_perfect():
+    code, out = run_bench(
+        ["--data", str(DEV_SET.with_name("commands_dev_v1_1.jsonl")), "--min-accuracy", "1.0"]
+    )
+    assert code == 0 and "exact match: 8/8 = 100.0%" in out and "failures: 0" in out
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("call this one L2", [{"action": "name_level", "level": "L2"}]),
+        ("no, that is T12.", [{"action": "name_level", "level": "T12"}]),
+        ("那个椎体是胸12", [{"action": "name_level", "level": "T12"}]),
+        ("is this L4?", [{"action": "unknown"}]),  # a question, not a name
+        ("this is great", [{"action": "unknown"}]),
+        ("show the vertebral body heights of L2", [{"action": "report", "levels": ["L2"]}]),
+        ("check the model weights", [{"action": "verify_model"}]),  # "heights" is not a typo of "weights"
+        ("脊柱报告", [{"action": "report", "levels": []}]),
+    ],
+)
+def test_levels_are_named_and_reported_from_chat(text, expected):
+    from SpinalSAMR1Lib.commands import parse
+
+    assert parse(text) == expected
+
+
 def test_main_cli_wires_both_commands(capsys):
     main_cli = pytest.importorskip("SpinalSAMR1Lib.cli")
     if not hasattr(main_cli, "main"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from SpinalSAMR1Lib import geometry as geo
-from SpinalSAMR1Lib.anatomy import cranial_to_caudal, level_label, level_name
+from SpinalSAMR1Lib.anatomy import cranial_to_caudal, level_label, level_name, names_in_spine_order
 from SpinalSAMR1Lib.cli import main
 from SpinalSAMR1Lib.io import read_volume, write_volume
 from SpinalSAMR1Lib.report import spine_report, write_report
@@ -173,3 +173,10 @@ def test_level_names_follow_verse_numbering():
     assert cranial_to_caudal([20, 28, 19, 24]) == [19, 28, 20, 24]
     with pytest.raises(ValueError, match="unknown vertebral level"):
         level_label("L9")
+
+
+def test_naming_one_vertebra_names_the_others_in_spine_order():
+    assert names_in_spine_order(["a", "b", "c"], "b", "L1") == {"a": "T12", "b": "L1", "c": "L2"}
+    assert names_in_spine_order(["a", "b"], "b", "S1") == {"a": "L5", "b": "S1"}
+    with pytest.raises(ValueError, match="past C1 or S1"):
+        names_in_spine_order(["a", "b"], "a", "S1")

@@ -654,3 +654,30 @@ def test_segment_vertebra_button_writes_only_that_segment_and_undoes(slicer, M, 
     np.testing.assert_array_equal(segment_array(slicer, segmentation, "L2", volume), other)
     widget.ui.redoButton.click()
     np.testing.assert_array_equal(segment_array(slicer, segmentation, "L3", volume), expected)
+
+
+def test_chat_names_levels_in_spine_order_reports_them_and_undoes(slicer, M, widget, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    levels = list(phantom.levels)[:3]
+    wrong = {levels[0]: "T11", levels[1]: "T12", levels[2]: "L1"}  # every name two levels too high
+    segmentation = None
+    for level in levels:
+        segmentation, sid = widget.logic.ensureSegment(volume, segmentation, wrong[level])
+        truth = (phantom.labels == phantom.label_value(level)).astype(np.uint8)
+        slicer.util.updateSegmentBinaryLabelmapFromArray(truth, segmentation, sid, volume)
+    widget._parameterNode.outputSegmentation = segmentation
+    widget._parameterNode.segmentName = wrong[levels[1]]  # the selected one is the middle vertebra
+    history = send(widget, f"this is {levels[1]}")
+    assert "undo reverts it" in history
+    for level in levels:
+        assert (
+            segment_array(slicer, segmentation, level, volume).sum()
+            == (phantom.labels == phantom.label_value(level)).sum()
+        )  # each segment now carries its true level
+    history = send(widget, "show the spine report")
+    assert all(level in history.split("show the spine report")[-1] for level in levels) and "Hp" in history
+    send(widget, "undo")
+    seg = segmentation.GetSegmentation()
+    names = {seg.GetSegment(seg.GetNthSegmentID(n)).GetName() for n in range(3)}
+    assert names == set(wrong.values())

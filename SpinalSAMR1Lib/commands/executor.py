@@ -30,6 +30,8 @@ EXAMPLES: Final[dict[str, tuple[str, str]]] = {
     "redo": ("redo", "重做"),
     "save": ("save the segmentation  /  export mask to /tmp/seg.nii.gz", "保存"),
     "show_metrics": ("show the dice score", "计算指标"),
+    "report": ("show the spine report  /  measure the vertebral heights of L1 to L3", "测量椎体高度"),
+    "name_level": ("this is L4", "这是L4"),
     "help": ("help  /  what can you do?", "帮助"),
 }
 
@@ -109,6 +111,16 @@ class ActionExecutor(abc.ABC):
     @abc.abstractmethod
     def show_metrics(self) -> str:
         """Show Dice / IoU / MSD / HD95 against a reference segmentation."""
+
+    @abc.abstractmethod
+    def report(self, levels: list[str]) -> str:
+        """Compute and show the spine report (body heights, compression, volume, bone HU) for ``levels``,
+        or for every segmented level when empty."""
+
+    @abc.abstractmethod
+    def name_level(self, level: str) -> str:
+        """Name the selected (or last segmented) vertebra ``level``; rename the other segmented levels to
+        follow the spine's order."""
 
     def help(self) -> str:
         """List what the assistant can do."""
@@ -199,6 +211,13 @@ class PrintingExecutor(ActionExecutor):
 
     def show_metrics(self) -> str:
         return "Would show Dice / IoU / MSD / HD95."
+
+    def report(self, levels: list[str]) -> str:
+        which = ", ".join(levels) if levels else "every segmented level"
+        return f"Would show the spine report (heights, compression, volume, bone HU) of {which}."
+
+    def name_level(self, level: str) -> str:
+        return f"Would name the selected vertebra {level} and rename the others in the spine's order."
 
 
 def _on(level: str | None) -> str:

@@ -389,6 +389,8 @@ def _examples() -> list[tuple[str, list[dict[str, Any]]]]:
             "show the dice score then save to /tmp/out.nii.gz",
             [a("show_metrics"), a("save", path="/tmp/out.nii.gz")],
         ),
+        ("measure the vertebral heights of L1 to L3", [a("report", levels=["L1", "L2", "L3"])]),
+        ("这是L4", [a("name_level", level="L4")]),
         ("what is the next step?", [unknown()]),
     ]
 

@@ -278,7 +278,7 @@ def _dedupe(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-_ONCE: Final = frozenset({"show_metrics", "device_status", "verify_model", "help", "unknown"})
+_ONCE: Final = frozenset({"show_metrics", "device_status", "verify_model", "report", "help", "unknown"})
 
 
 def _merge(clauses: list[_Clause]) -> _Clause:
@@ -349,6 +349,9 @@ def _decide(clause: _Clause, paths: list[str]) -> _Decision | None:
     t = clause.text
     if not _PUNCT_SPACE.sub("", t):
         return None
+    named = _rule_name_level(clause, paths)  # "this is L4" reads like a statement, and is a request
+    if named is not None:
+        return named
     if _is_not_a_request(t):
         return _REJECT
     for rule in _RULES:
@@ -482,6 +485,44 @@ def _rule_verify(clause: _Clause, paths: list[str]) -> _Decision | None:
     ):
         return _Decision("verify_model", verb=_first(t, lx.CHECK_VERB))
     return None
+
+
+# "this is L4", "that vertebra is T12", "call it L3", "这是L4", "这个是腰4": a name for a vertebra.
+_NAME_LEVEL: Final = re.compile(
+    r"^\s*(?:(?:so|ok|okay|no|actually|and)[, ]+)?"
+    r"(?:(?:this|that|it)(?: (?:vertebra|vertebral body|one|level|bone|segment))?"
+    r" ?(?:is|'s|should be|must be|is actually)(?: the| a)?"
+    r"|(?:call|name|label|rename|mark) (?:this|that|it)(?: (?:vertebra|one|segment))?(?: as| to)?)"
+    r"\s*(?P<level>[a-z]\s?-?\d{1,2})\s*[.!。！]?\s*$"
+    r"|^\s*(?:这|那)(?:个|块|节)?(?:椎体|椎骨|节段)?(?:是|为|叫)\s*(?P<zh>.{1,4}?)\s*[。！!.]?\s*$"
+)
+
+
+def _rule_name_level(clause: _Clause, paths: list[str]) -> _Decision | None:
+    m = _NAME_LEVEL.match(clause.text)
+    if m is None:
+        return None
+    level = first_level(clause.cased[m.start("level") if m.group("level") else m.start("zh") :])
+    return _Decision("name_level", {"level": level}) if level else None
+
+
+_REPORT: Final = re.compile(
+    r"(?<![a-z])(?:spine|spinal|vertebral|vertebra|vertebrae|lumbar)\s+report(?![a-z])"
+    r"|(?<![a-z])report (?:on|of|for) the (?:spine|vertebrae|lumbar spine)(?![a-z])"
+    r"|(?<![a-z])(?:vertebral|vertebra|body|bodies)(?: body)? heights?(?![a-z])"
+    r"|(?<![a-z])(?:height loss|compression fractures?|wedge deformit(?:y|ies)|genant)(?![a-z])"
+    r"|^(?:(?:please )?(?:show|open|make|create|generate|give me|produce) )?(?:the |a )?report$"
+    r"|脊柱报告|椎体高度|椎体报告|压缩骨折|楔形变|^(?:生成|显示|打开)?报告$"
+)
+
+
+def _rule_report(clause: _Clause, paths: list[str]) -> _Decision | None:
+    t = clause.text
+    if not _REPORT.search(t.strip(" .!?。！？")):
+        return None
+    return _Decision(
+        "report", {"levels": levels_in(clause.cased)}, verb=_first(t, lx.CHECK_VERB, lx.GEN_VERB)
+    )
 
 
 def _rule_navigate(clause: _Clause, paths: list[str]) -> _Decision | None:
@@ -624,6 +665,7 @@ _RULES: Final = (
     _rule_clear,
     _rule_save,
     _rule_load_with_path,
+    _rule_report,  # before metrics and verify: "measure the vertebral heights" is the report
     _rule_metrics,
     _rule_device,
     _rule_verify,

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = "1.1"  # v1.1 added report and name_level
 
 #: Vertebra levels in the spine's order; ranges and sorting follow this order.
 LEVELS: Final[tuple[str, ...]] = (
@@ -90,6 +90,8 @@ ACTIONS: Final[dict[str, tuple[Slot, ...]]] = {
     "redo": (),
     "save": (Slot("path", "path", None, nullable=True),),
     "show_metrics": (),
+    "report": (Slot("levels", "levels", ()),),
+    "name_level": (Slot("level", "level"),),
     "help": (),
     "unknown": (),
 }

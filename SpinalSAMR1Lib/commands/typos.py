@@ -58,6 +58,7 @@ PROTECTED: Final = frozenset(
     which while white who whole whom whose why wide wife will wind wine wish with without woman won
     wonder wood word work world worry would write wrong yeah year yes yet you young your zone zoo joke
     jokes funny morning evening afternoon tonight tomorrow yesterday sunny rainy cloudy temperature
+    height heights report reports body bodies
     lunch dinner breakfast coffee tea bye goodbye cheers sorry please thanks thx hmm hm um uh lol
     exit quit quiet set seat sea tape tap map mop nap lap cap cat hat rat sat bat fat vat
     bonus bones phone sign align design mean means meaning since spine spinal spin spit split

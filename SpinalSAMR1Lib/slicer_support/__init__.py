@@ -9,7 +9,7 @@ Nothing here imports slicer, vtk, qt or torch, so all of it is tested with plain
 
 from .chat import HELP_EXAMPLES, LLMSettings, help_text, strip_reasoning, unknown_reply
 from .prompts import roi_from_corners, vertebra_level
-from .undo import Edit, LabelPatch, PromptChange, UndoStack, changed_box
+from .undo import Edit, LabelPatch, PromptChange, SegmentRename, UndoStack, changed_box
 from .worker import Job, SerialWorker
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "LLMSettings",
     "LabelPatch",
     "PromptChange",
+    "SegmentRename",
     "SerialWorker",
     "UndoStack",
     "changed_box",

@@ -108,6 +108,12 @@ class SlicerActionExecutor(_Base):
     def show_metrics(self) -> str:
         return _format_metrics(self.controller.metrics())
 
+    def report(self, levels: list[str] | None = None) -> str:
+        return self.controller.spineReport(list(levels or []))
+
+    def name_level(self, level: str) -> str:
+        return self.controller.nameLevel(level)
+
     def help(self) -> str:
         return help_text()
 
@@ -141,5 +147,5 @@ def _dispatch(executor: SlicerActionExecutor, action: dict) -> str:
 
 _ACTIONS = (
     "load_volume add_points add_box segment clear navigate set_view set_window device_status verify_model "
-    "undo redo save show_metrics help unknown"
+    "undo redo save show_metrics report name_level help unknown"
 ).split()

@@ -48,11 +48,25 @@ class PromptChange:
 
 
 @dataclass
+class SegmentRename:
+    """A segment's name before and after an edit (naming vertebrae by level)."""
+
+    segmentation_id: str
+    segment_id: str
+    before: str
+    after: str
+
+    @property
+    def nbytes(self) -> int:
+        return 256
+
+
+@dataclass
 class Edit:
     """One user-visible step (a button press or one chat action), possibly touching several things."""
 
     label: str
-    changes: list[LabelPatch | PromptChange] = field(default_factory=list)
+    changes: list[LabelPatch | PromptChange | SegmentRename] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
