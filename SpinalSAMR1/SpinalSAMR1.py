@@ -845,23 +845,28 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         return edit
 
     def metrics(self, segmentationNode, segmentId: str, referenceNode, volumeNode) -> dict:
-        """Dice, IoU, mean surface distance and HD95 (mm) of a segment against the reference segment."""
-        from SpinalSAMR1Lib import metrics
+        """Dice, IoU, mean surface distance and HD95 (mm) of a segment against the reference segment of the
+        same name, or the reference's only segment; never silently against another structure."""
+        from SpinalSAMR1Lib.evaluation import score
 
         name = segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()
         refSegmentation = referenceNode.GetSegmentation()
-        refId = refSegmentation.GetSegmentIdBySegmentName(name) or refSegmentation.GetNthSegmentID(0)
-        if not refId:
+        refIds = [refSegmentation.GetNthSegmentID(n) for n in range(refSegmentation.GetNumberOfSegments())]
+        if not refIds:
             raise UserError("The reference segmentation has no segments.")
+        refId = refSegmentation.GetSegmentIdBySegmentName(name) or (refIds[0] if len(refIds) == 1 else "")
+        if not refId:
+            names = ", ".join(refSegmentation.GetSegment(i).GetName() for i in refIds)
+            raise UserError(
+                f"The reference has no segment named {name!r} (it has {names}); rename one to match."
+            )
         pred = self.readSegment(segmentationNode, segmentId, volumeNode)
         ref = self.readSegment(referenceNode, refId, volumeNode)
         spacing = geometry.spacing_kji(self.volumeArrayAndMatrix(volumeNode)[1])
         return {
             "segment": name,
-            "dice": metrics.dice(pred, ref),
-            "iou": metrics.iou(pred, ref),
-            "msd": metrics.mean_surface_distance(pred, ref, spacing),
-            "hd95": metrics.hd95(pred, ref, spacing),
+            "reference": refSegmentation.GetSegment(refId).GetName(),
+            **score(pred, ref, spacing),
         }
 
 

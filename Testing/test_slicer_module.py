@@ -681,3 +681,23 @@ def test_chat_names_levels_in_spine_order_reports_them_and_undoes(slicer, M, wid
     seg = segmentation.GetSegmentation()
     names = {seg.GetSegment(seg.GetNthSegmentID(n)).GetName() for n in range(3)}
     assert names == set(wrong.values())
+
+
+def test_metrics_never_fall_back_to_another_structure(slicer, M, phantom):
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    logic = M.SpinalSAMR1Logic()
+    truth = {lv: (phantom.labels == phantom.label_value(lv)).astype(np.uint8) for lv in ("L2", "L3")}
+    ours, sid = logic.ensureSegment(volume, None, "L3")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(truth["L3"], ours, sid, volume)
+    reference = None
+    for lv in ("L2", "L3"):
+        reference, rid = logic.ensureSegment(volume, reference, lv)
+        slicer.util.updateSegmentBinaryLabelmapFromArray(truth[lv], reference, rid, volume)
+    m = logic.metrics(ours, sid, reference, volume)
+    assert m["reference"] == "L3" and m["dice"] == pytest.approx(1.0)  # the segment of the same name
+    ours.GetSegmentation().GetSegment(sid).SetName("vertebra")
+    with pytest.raises(M.UserError, match="no segment named 'vertebra' \\(it has L2, L3\\)"):
+        logic.metrics(ours, sid, reference, volume)  # was: silently against L2, the first one
+    single, rid = logic.ensureSegment(volume, None, "L3 truth")
+    slicer.util.updateSegmentBinaryLabelmapFromArray(truth["L3"], single, rid, volume)
+    assert logic.metrics(ours, sid, single, volume)["reference"] == "L3 truth"  # the only one: unambiguous

@@ -51,7 +51,7 @@ def _format_metrics(m: dict | str) -> str:
     if isinstance(m, str):
         return m
     return (
-        f"{m.get('segment', 'segment')} vs reference: Dice {m['dice']:.3f}, IoU {m['iou']:.3f}, "
+        f"{m.get('segment', 'segment')} vs reference {m.get('reference', '')}: Dice {m['dice']:.3f}, IoU {m['iou']:.3f}, "
         f"MSD {m['msd']:.2f} mm, HD95 {m['hd95']:.2f} mm."
     )
 
