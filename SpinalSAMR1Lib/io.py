@@ -65,14 +65,17 @@ def _check_exists(path: Path) -> None:
         raise UserError(f"input not found: {path}")
 
 
-def read_volume(path: str | os.PathLike) -> Volume:
-    """Read NIfTI, NRRD, MHA/MHD or a DICOM series folder (or one file of it) as a RAS :class:`Volume`."""
+def read_volume(path: str | os.PathLike, series: str | None = None) -> Volume:
+    """Read NIfTI, NRRD, MHA/MHD or a DICOM series folder (or one file of it) as a RAS :class:`Volume`.
+
+    ``series``: the SeriesInstanceUID to read when a DICOM folder holds several (they are refused
+    otherwise, with their list: taking one silently could segment the wrong scan)."""
     sitk = _sitk()
     p = Path(path)
     _check_exists(p)
     try:
         if p.is_dir() or p.suffix.lower() == ".dcm" or _is_dicom_file(p):
-            image = _read_dicom_series(p if p.is_dir() else p.parent)
+            image = _read_dicom_series(p if p.is_dir() else p.parent, series)
         else:
             image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
@@ -95,16 +98,20 @@ def _is_dicom_file(p: Path) -> bool:
         return fh.read(4) == b"DICM"
 
 
-def _read_dicom_series(folder: Path):
+def _read_dicom_series(folder: Path, series: str | None = None):
     sitk = _sitk()
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
+    found = list(reader.GetGDCMSeriesIDs(str(folder)))
+    if not found:
         raise UserError(f"no DICOM series found in {folder}")
-    if len(series) > 1:
-        # Several series in one folder: take the largest, which is the CT in a typical export.
-        series = sorted(series, key=lambda s: len(reader.GetGDCMSeriesFileNames(str(folder), s)))
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[-1]))
+    if series is None and len(found) > 1:
+        listed = ", ".join(
+            f"{uid} ({len(reader.GetGDCMSeriesFileNames(str(folder), uid))} files)" for uid in found
+        )
+        raise UserError(f"{folder} holds {len(found)} DICOM series: {listed}; choose one with --series UID")
+    if series is not None and series not in found:
+        raise UserError(f"DICOM series {series} is not in {folder}; it has {', '.join(found)}")
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series or found[0]))
     return reader.Execute()
 
 

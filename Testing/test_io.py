@@ -155,3 +155,40 @@ def test_markups_errors(tmp_path):
     bad.write_text("{}")
     with pytest.raises(UserError, match="not a Slicer markups"):
         read_markups([bad])
+
+
+def _write_dicom_series(folder, array, uid, spacing=(0.8, 0.8, 2.0)):
+    """One DICOM file per slice of a (k, j, i) int16 array, as series ``uid``."""
+    import SimpleITK as sitk
+
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(array.shape[0]):
+        image = sitk.GetImageFromArray(array[k : k + 1])
+        image.SetSpacing(spacing)
+        image.SetOrigin((0.0, 0.0, k * spacing[2]))
+        tags = {
+            "0020|000e": uid, "0020|000d": "1.2.826.0.1.3680043.2.1125.1", "0008|0060": "CT",
+            "0020|0013": str(k + 1), "0020|0032": f"0\\0\\{k * spacing[2]}",
+            "0020|0037": "1\\0\\0\\0\\1\\0", "0028|0030": f"{spacing[1]}\\{spacing[0]}",
+            "0018|0050": str(spacing[2]), "0008|0018": f"{uid}.{k + 1}",
+        }  # fmt: skip
+        for tag, value in tags.items():
+            image.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"{uid[-1]}_{k:03d}.dcm"))
+        writer.Execute(image)
+
+
+def test_a_folder_with_several_dicom_series_is_refused_with_their_list(tmp_path):
+    ct = (np.arange(4 * 6 * 5).reshape(4, 6, 5) % 300).astype(np.int16)
+    _write_dicom_series(tmp_path, ct, "1.2.826.0.1.3680043.2.1125.7")
+    _write_dicom_series(tmp_path, ct[:2] + 1000, "1.2.826.0.1.3680043.2.1125.8")  # a 2-slice scout
+    with pytest.raises(
+        UserError, match=r"holds 2 DICOM series: .*\.7 \(4 files\), .*\.8 \(2 files\); choose one"
+    ):
+        read_volume(tmp_path)
+    vol = read_volume(tmp_path, series="1.2.826.0.1.3680043.2.1125.8")
+    assert vol.shape == (2, 6, 5) and vol.array.min() >= 1000  # the one asked for, even the smaller
+    np.testing.assert_array_equal(read_volume(tmp_path, series="1.2.826.0.1.3680043.2.1125.7").array, ct)
+    with pytest.raises(UserError, match="is not in"):
+        read_volume(tmp_path, series="9.9")

@@ -54,6 +54,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_model_args(p)
+    p.add_argument("--series", metavar="UID", help="the DICOM series to read when the folder holds several")
     p.set_defaults(func=run)
 
 
@@ -96,7 +97,7 @@ def _evaluate_3d(args, predictor, show):
 
     if not (args.volume and args.labels and args.label_ids):
         raise UserError("3D evaluation needs --volume, --labels and --label-ids")
-    volume, seg = read_volume(args.volume), read_volume(args.labels)
+    volume, seg = read_volume(args.volume, args.series), read_volume(args.labels)
     labels = resample_nearest(seg.array, seg.ijk_to_ras, volume.shape, volume.ijk_to_ras)
     return ev.evaluate_volume(
         predictor,

@@ -19,6 +19,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing report files")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument("--series", metavar="UID", help="the DICOM series to read when the folder holds several")
     p.set_defaults(func=run)
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_volume
     from ..report import format_table, spine_report, write_report
 
-    ct, seg = read_volume(args.ct), read_volume(args.seg)
+    ct, seg = read_volume(args.ct, args.series), read_volume(args.seg)
     labels = resample_nearest(seg.array, seg.ijk_to_ras, ct.shape, ct.ijk_to_ras)
     report = spine_report(labels, ct.ijk_to_ras, ct.array)
     paths = write_report(args.output, report, labels, ct.ijk_to_ras, ct.array, overwrite=args.overwrite)

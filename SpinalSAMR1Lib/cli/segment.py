@@ -65,6 +65,7 @@ def register(sub) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_model_args(p)
+    p.add_argument("--series", metavar="UID", help="the DICOM series to read when the folder holds several")
     p.set_defaults(func=run)
 
 
@@ -121,7 +122,7 @@ def _run_3d(args) -> int:
     from ..vertebra import segment_vertebra
     from ..volume import segment_slice, segment_volume
 
-    vol = read_volume(args.input)
+    vol = read_volume(args.input, args.series)
     prompts = _volume_prompts(args)
     predictor = load_predictor(args, vertebra=not (args.slice_only or args.propagate or args.roi_slices))
     view = (args.view or ["axial"])[0]
