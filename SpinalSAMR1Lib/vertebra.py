@@ -159,7 +159,7 @@ def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) 
     job.total += len(indices)
     done: dict[int, np.ndarray] = {}
     for index in indices:
-        job.step(partial > 0)
+        job.step((partial > 0) | (out >= 0.5))  # a cancel keeps the slices done so far
         job.set_slice(frame, index)
         done[index] = _probability(job.predictor.predict(box=box).logits)
         geo.insert_slice(out, frame, index, done[index])

@@ -18,7 +18,7 @@ from SpinalSAMR1Lib import geometry as geo
 from SpinalSAMR1Lib import metrics
 from SpinalSAMR1Lib.cli import main
 from SpinalSAMR1Lib.evaluation import deepest_point_ras
-from SpinalSAMR1Lib.io import write_volume
+from SpinalSAMR1Lib.io import read_volume, write_volume
 from SpinalSAMR1Lib.phantom import make_lumbar_phantom
 from SpinalSAMR1Lib.predictor import crop_rect
 from SpinalSAMR1Lib.training.instances import load_vertebra_samples, vertebra_ids
@@ -231,6 +231,57 @@ def test_cancel_raises_with_the_partial_mask(phantom, lite_predictor):
             cancel=lambda: len(calls) > 2 or calls.append(1) and False,
         )  # fmt: skip
     assert err.value.partial.shape == phantom.image.shape
+
+
+def test_a_cancelled_sweep_keeps_the_slices_it_finished(phantom):
+    roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
+    oracle = _CountingOracle(phantom, phantom.label_value("L3"))
+    with pytest.raises(Cancelled) as err:
+        segment_vertebra(
+            phantom.image, phantom.ijk_to_ras, Prompts(roi=roi), views="axial", predictor=oracle,
+            cache_key="ct", stride_mm=0, cancel=lambda: len(oracle.slices) >= 3,
+        )  # fmt: skip
+    planes = np.nonzero(err.value.partial.any(axis=(1, 2)))[0]
+    assert 1 <= len(planes) <= 3  # what was done, not an empty mask
+
+
+def test_ctrl_c_writes_no_output_but_keeps_the_partial_result(phantom, phantom_files, tmp_path, monkeypatch):
+    import signal
+
+    import SpinalSAMR1Lib.vertebra as vertebra
+
+    real = vertebra.segment_vertebra
+
+    def interrupted_after_two_slices(*args, progress=None, **kwargs):
+        def progress_then_ctrl_c(done, total):
+            progress(done, total)
+            if done == 2:
+                signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C here
+
+        return real(*args, progress=progress_then_ctrl_c, **kwargs)
+
+    monkeypatch.setattr(vertebra, "segment_vertebra", interrupted_after_two_slices)
+    ct, _ = phantom_files
+    roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
+    lo, hi = roi.center - roi.size / 2, roi.center + roi.size / 2
+    out = tmp_path / "L3.nii.gz"
+    argv = [
+        "segment",
+        str(ct),
+        "-o",
+        str(out),
+        "--model",
+        "litemedsam",
+        "--view",
+        "axial",
+        "--stride-mm",
+        "0",
+    ]
+    assert main([*argv, "--box", *map(str, [*lo, *hi])]) == 130
+    assert not out.exists()
+    partial = read_volume(tmp_path / "L3.partial.nii.gz").array
+    assert 1 <= len(np.nonzero(partial.any(axis=(1, 2)))[0]) <= 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # ours is removed again
 
 
 @pytest.mark.parametrize("seed", range(6))

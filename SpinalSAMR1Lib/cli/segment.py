@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +123,7 @@ def _run_3d(args) -> int:
     from .. import geometry as geo
     from ..io import read_volume, write_labelmap
     from ..vertebra import segment_vertebra
-    from ..volume import segment_slice, segment_volume
+    from ..volume import Cancelled, segment_slice, segment_volume
 
     vol = read_volume(args.input, args.series)
     prompts = _volume_prompts(args)
@@ -132,23 +135,26 @@ def _run_3d(args) -> int:
         geo.insert_slice(labels, res.frame, res.index, res.mask.astype(np.uint8))
         print(f"{view} slice {res.index}: {int(res.mask.sum())} pixels, score {res.score:.3f}")
     else:
-        with tqdm(unit="slice", desc="segmenting") as bar:
+        with tqdm(unit="slice", desc="segmenting") as bar, stop_on_ctrl_c() as stop:
 
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.n = done
                 bar.refresh()
 
-            common = dict(progress=progress, predictor=predictor)
-            if args.propagate or args.roi_slices:
-                labels = segment_volume(
-                    vol.array, vol.ijk_to_ras, prompts, view, propagate=args.propagate, **common
-                )
-            else:
-                views = None if args.view is None else tuple(args.view)
-                labels = segment_vertebra(
-                    vol.array, vol.ijk_to_ras, prompts, views=views, stride_mm=args.stride_mm, **common
-                )
+            common = dict(progress=progress, predictor=predictor, cancel=stop)
+            try:
+                if args.propagate or args.roi_slices:
+                    labels = segment_volume(
+                        vol.array, vol.ijk_to_ras, prompts, view, propagate=args.propagate, **common
+                    )
+                else:
+                    views = None if args.view is None else tuple(args.view)
+                    labels = segment_vertebra(
+                        vol.array, vol.ijk_to_ras, prompts, views=views, stride_mm=args.stride_mm, **common
+                    )
+            except Cancelled as exc:
+                return _save_partial(args, exc.partial, vol)
         if not labels.any():
             print("nothing found at the prompt: the output is empty")
         ml = float(labels.sum()) * float(np.prod(geo.spacing_ijk(vol.ijk_to_ras))) / 1000.0
@@ -156,6 +162,51 @@ def _run_3d(args) -> int:
     write_labelmap(args.output, labels, vol, overwrite=args.overwrite)
     print(f"wrote {args.output}")
     return 0
+
+
+@contextmanager
+def stop_on_ctrl_c():
+    """Yield a ``cancel()`` for volume jobs: the first Ctrl-C makes it True (the job stops after its
+    slice and the partial result is kept), a second one interrupts at once."""
+    state = {"stop": False}
+
+    def handler(signum, frame):
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+        print("\nstopping after this slice (Ctrl-C again to abort)", file=sys.stderr)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (an embedding application): no handler of ours
+        previous = None
+    try:
+        yield lambda: state["stop"]
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _save_partial(args, partial: np.ndarray, vol) -> int:
+    """Interrupted: the output is not written; what was done goes beside it as NAME.partial.EXT."""
+    from ..io import write_labelmap
+
+    name = args.output.name
+    stem, ext = (
+        (name[: -len(".nii.gz")], ".nii.gz")
+        if name.endswith(".nii.gz")
+        else (args.output.stem, args.output.suffix)
+    )
+    target = args.output.with_name(f"{stem}.partial{ext}")
+    n = 1
+    while target.exists() and not args.overwrite:  # never replace a file nobody asked us to
+        n += 1
+        target = args.output.with_name(f"{stem}.partial-{n}{ext}")
+    write_labelmap(target, np.asarray(partial).astype(np.uint8), vol, overwrite=args.overwrite)
+    print(
+        f"interrupted: {args.output} was not written; the slices done so far are in {target}", file=sys.stderr
+    )
+    return 130
 
 
 def _run_2d(args) -> int:
