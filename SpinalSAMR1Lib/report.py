@@ -76,7 +76,8 @@ class _Frame:
 
 
 def spine_report(labels: np.ndarray, ijk_to_ras: np.ndarray, ct: np.ndarray | None = None) -> dict:
-    """The report of every vertebra in a (k, j, i) label map (VerSe values) on ``ct``'s grid.
+    """The report of every vertebra in a (k, j, i) label map (VerSe values) on ``ct``'s grid (the sacrum,
+    26, has no vertebral body to measure and is left out).
 
     Returns ``{"vertebrae": [row, ...], "lordosis_l1_l5_deg": float | None, "findings": [...],
     "conventions": str}`` with rows as :class:`VertebraReport` dicts, cranial to caudal.
@@ -395,6 +396,7 @@ def report_picture(
         draw.text(
             (big.shape[1] + 8, max(0, y - 6)), text, fill=tuple(int(c) for c in PALETTE[n % len(PALETTE)])
         )
+    draw.text((big.shape[1] + 8, 8), "body heights anterior/middle/posterior", fill=(255, 255, 255))
     if report.get("lordosis_l1_l5_deg") is not None:
         draw.text((8, 8), f"lordosis L1-L5 {report['lordosis_l1_l5_deg']:.0f} deg", fill=(255, 255, 255))
     return np.asarray(image)
