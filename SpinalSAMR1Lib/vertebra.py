@@ -98,8 +98,8 @@ def segment_vertebra(
 
     ``prompts``: an ROI, positive points (RAS mm) with optional negatives, or both (points then pick
     the component). ``views``: one view name or several to fuse (default :data:`DEFAULT_VIEWS`); a
-    click walks in the first. ``stride_mm``: with an ROI, segment slices about this far apart and
-    interpolate the probabilities in between (0: every slice; default :data:`DEFAULT_STRIDE_MM`). ``progress(done, total)`` after every slice; ``cancel()`` returning True
+    click walks in the first. ``stride_mm``: segment slices about this far apart and interpolate in
+    between (0: every slice; default :data:`DEFAULT_STRIDE_MM`); a walk then finds its ends slice by slice. ``progress(done, total)`` after every slice; ``cancel()`` returning True
     raises :class:`~SpinalSAMR1Lib.volume.Cancelled` with the partial mask. ``click``: what a click
     without an ROI gives: ``"sweep"`` (the walk's extent becomes an ROI that every view sweeps, like a
     box) or ``"walk"`` (the walk's sections themselves, plus the other views over its extent).
@@ -152,8 +152,7 @@ def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) 
     slices about ``job.stride_mm`` apart (both ends included), linearly interpolated in between."""
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
     box, (first, last) = geo.roi_to_box(roi, job.ijk_to_ras, frame)
-    normal_mm = float(geo.spacing_ijk(job.ijk_to_ras)[frame.normal_ijk])
-    step = max(1, int(round(job.stride_mm / normal_mm)))
+    step = _slices_per_stride(job, frame)
     indices = sorted({*range(first, last + 1, step), last})
     out = np.zeros(job.array.shape, np.float32)
     job.total += len(indices)
@@ -172,7 +171,9 @@ def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) 
 
 # -- click: walk from the clicked slice -------------------------------------------------------------------
 def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
-    """(k, j, i) bool: the clicked slice, then each neighbour from the previous section's box."""
+    """(k, j, i) bool: the clicked slice, then slices ``stride_mm`` apart both ways, each prompted with the
+    previous section's box, and single slices where the vertebra seems to end (between strides: the
+    nearer section)."""
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
     start = prompt_slice(prompts, job.ijk_to_ras, frame)
     if not 0 <= start < frame.num_slices:
@@ -192,18 +193,49 @@ def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
     if seed.sum() < MIN_AREA_PX:
         seed = first
     geo.insert_slice(out, frame, start, seed)
+    step = _slices_per_stride(job, frame)
     for direction in (1, -1):
-        prev, index = seed, start + direction
-        while 0 <= index < frame.num_slices:
-            job.step(out)
-            job.set_slice(frame, index)
-            mask = job.predictor.predict(box=box_from_mask(prev, WALK_PAD_PX)).mask
-            area = int(mask.sum())
-            if area < MIN_AREA_PX or area > MAX_GROWTH * max(int(prev.sum()), 1):
-                break
-            geo.insert_slice(out, frame, index, mask)
-            prev, index = mask, index + direction
+        prev, at, stride = seed, start, step
+        while True:
+            # Strides of ``step`` slices until the vertebra seems to end, then single slices to its end.
+            index = at + direction * stride
+            mask = None
+            if 0 <= index < frame.num_slices:
+                mask = _walk_step(job, frame, index, prev, out, pad=WALK_PAD_PX * stride)
+            if mask is None:
+                if stride == 1:
+                    break
+                stride = 1
+                continue
+            _fill_between(out, frame, at, index, prev, mask)
+            prev, at = mask, index
     return out
+
+
+def _walk_step(job: _Job, frame: geo.ViewFrame, index: int, prev: np.ndarray, out, pad: float):
+    """The section on slice ``index`` from the previous section's box, or None where the walk stops
+    ("nothing here", or a jump in size: a neighbour)."""
+    job.step(out)
+    job.set_slice(frame, index)
+    mask = job.predictor.predict(box=box_from_mask(prev, pad)).mask
+    area = int(mask.sum())
+    if area < MIN_AREA_PX or area > MAX_GROWTH * max(int(prev.sum()), 1):
+        return None
+    return mask
+
+
+def _slices_per_stride(job: _Job, frame: geo.ViewFrame) -> int:
+    normal_mm = float(geo.spacing_ijk(job.ijk_to_ras)[frame.normal_ijk])
+    return max(1, int(round(job.stride_mm / normal_mm)))
+
+
+def _fill_between(out: np.ndarray, frame: geo.ViewFrame, a: int, b: int, mask_a, mask_b) -> None:
+    """Slice ``b``'s section, and between ``a`` and ``b`` the nearer one's (both at the midpoint)."""
+    geo.insert_slice(out, frame, b, mask_b)
+    lo, hi = sorted((a, b))
+    for index in range(lo + 1, hi):
+        t = abs(index - a) / abs(b - a)
+        geo.insert_slice(out, frame, index, (mask_a if t <= 0.5 else False) | (mask_b if t >= 0.5 else False))
 
 
 def _first_section(job: _Job, frame: geo.ViewFrame, xy: np.ndarray, labels: np.ndarray) -> np.ndarray:

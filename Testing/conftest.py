@@ -37,6 +37,21 @@ def spinal_model():
     return load_model("spinal", device="cpu")
 
 
+@pytest.fixture(scope="session")
+def vertebra_model():
+    from SpinalSAMR1Lib.model import load_model
+
+    return load_model("vertebra", device="cpu")
+
+
+@pytest.fixture()
+def vertebra_predictor(vertebra_model):
+    """The default model of the 3D vertebra mode (it answers "nothing here" beyond a vertebra)."""
+    from SpinalSAMR1Lib.predictor import Predictor
+
+    return Predictor(vertebra_model, cache_mb=64)
+
+
 @pytest.fixture()
 def spinal_predictor(spinal_model):
     from SpinalSAMR1Lib.predictor import Predictor

@@ -132,13 +132,27 @@ class _Oracle:
 
 def test_click_walks_both_ways_and_stops_where_the_model_says_nothing(phantom):
     ref, click = _click(phantom)
-    oracle = _Oracle(phantom, phantom.label_value("L3"))
-    out = segment_vertebra(
-        phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), predictor=oracle, cache_key="ct"
-    )
-    planes = np.nonzero(out.any(axis=(1, 2)))[0]
-    np.testing.assert_array_equal(planes, np.nonzero(ref.any(axis=(1, 2)))[0])  # every plane of L3, no more
-    assert not (out.astype(bool) & ~ref).any() and metrics.dice(out, ref) > 0.95
+    runs = {}
+    for stride in (0.0, None):  # every slice; the default stride (2 slices of 1.5 mm here)
+        oracle = _CountingOracle(phantom, phantom.label_value("L3"))
+        runs[stride] = segment_vertebra(
+            phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), predictor=oracle, cache_key="ct",
+            stride_mm=stride,
+        ), len(oracle.slices)  # fmt: skip
+    for out, _ in runs.values():
+        planes = np.nonzero(out.any(axis=(1, 2)))[0]
+        np.testing.assert_array_equal(
+            planes, np.nonzero(ref.any(axis=(1, 2)))[0]
+        )  # every plane of L3, no more
+    exact, strided = runs[0.0][0], runs[None][0]
+    assert not (exact.astype(bool) & ~ref).any() and metrics.dice(exact, ref) > 0.95
+    assert metrics.dice(strided, ref) > 0.9 and runs[None][1] < 0.75 * runs[0.0][1]  # fewer slices encoded
+    sagittal = geo.view_frame(phantom.ijk_to_ras, phantom.image.shape, "sagittal")
+
+    def width(m):
+        return np.count_nonzero([geo.extract_slice(m, sagittal, i).any() for i in range(sagittal.num_slices)])
+
+    assert width(strided) == width(ref)  # the ends are found slice by slice
 
 
 class _CountingOracle(_Oracle):
@@ -180,11 +194,12 @@ def test_a_negative_stride_is_refused(phantom):
         )
 
 
-def test_click_with_the_model_keeps_the_clicked_object(phantom, spinal_predictor):
-    _, click = _click(phantom)
+def test_click_with_the_model_keeps_the_clicked_object(phantom, vertebra_predictor):
+    ref, click = _click(phantom)
     out = segment_vertebra(
-        phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), predictor=spinal_predictor
-    )
+        phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), predictor=vertebra_predictor
+    )  # the product's default: sagittal walk, 3 mm strides
+    assert metrics.dice(out, ref) > 0.8
     assert out.any() and _components(out) == 1
     i, j, k = np.rint(geo.ras_to_ijk_points(click[None], phantom.ijk_to_ras)[0]).astype(int)
     assert out[k, j, i] == 1
@@ -192,14 +207,13 @@ def test_click_with_the_model_keeps_the_clicked_object(phantom, spinal_predictor
     assert len(planes) >= 3 and np.all(np.diff(planes) == 1)
 
 
-def test_click_result_is_the_same_when_the_volume_is_stored_flipped_or_tilted(phantom, spinal_predictor):
+def test_click_result_is_the_same_when_the_volume_is_stored_flipped_or_tilted(phantom, vertebra_predictor):
     """Flipped storage (LPS-like) and an 8-degree tilt (a gantry tilt): the same voxels, other matrices;
     the click is placed at the same anatomy in world coordinates, and the answer on the input's grid is
     the same voxels (slices are the voxel planes nearest the view)."""
     _, click = _click(phantom)
-    base = segment_vertebra(
-        phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), predictor=spinal_predictor
-    )
+    run = dict(predictor=vertebra_predictor, views="axial")  # geometry, not the view: the shortest walk
+    base = segment_vertebra(phantom.image, phantom.ijk_to_ras, Prompts(click[None], [1]), **run)
     click_ijk = geo.ras_to_ijk_points(click[None], phantom.ijk_to_ras)
     nk, _, ni = phantom.image.shape
     flip = np.eye(4)
@@ -218,8 +232,9 @@ def test_click_result_is_the_same_when_the_volume_is_stored_flipped_or_tilted(ph
             else np.array([[ni - 1 - click_ijk[0, 0], click_ijk[0, 1], nk - 1 - click_ijk[0, 2]]])
         )
         world = geo.ijk_to_ras_points(ijk, m)
-        out = segment_vertebra(image, m, Prompts(world, [1]), predictor=spinal_predictor)
+        out = segment_vertebra(image, m, Prompts(world, [1]), **run)
         np.testing.assert_array_equal(out[back], base, err_msg=name)
+    assert base.any()
 
 
 def test_cancel_raises_with_the_partial_mask(phantom, lite_predictor):
@@ -325,7 +340,7 @@ def test_segment_from_one_click_writes_the_whole_vertebra(phantom, phantom_files
     _, click = _click(phantom)
     out = tmp_path / "l3.nii.gz"
     assert (
-        main(["segment", str(ct), "-o", str(out), "--points", *map(str, click), "--model", "litemedsam"]) == 0
+        main(["segment", str(ct), "-o", str(out), "--points", *map(str, click)]) == 0  # the default: vertebra
     )
     from SpinalSAMR1Lib.io import read_volume
 
