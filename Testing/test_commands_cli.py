@@ -79,7 +79,8 @@ def test_chat_rejects_a_bad_timeout():
 
 def write_jsonl(path: Path, records: list[object]) -> Path:
     path.write_text(
-        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records) + "\n"
+        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records) + "\n",
+        encoding="utf-8",  # whatever the machine's locale
     )
     return path
 
@@ -107,7 +108,7 @@ def test_bench_prints_accuracy_per_action_language_latency_and_failures(tmp_path
     assert "en: 1/2" in out and "zh: 2/2" in out
     assert "latency: p50" in out and "p95" in out
     assert "undo" in out and "redo" in out and "failures: 1" in out and "'next slice'" in out
-    report = json.loads(out_json.read_text())
+    report = json.loads(out_json.read_text(encoding="utf-8"))
     assert report["overall"]["correct"] == 3 and report["by_lang"]["zh"]["total"] == 2
     lo, hi = report["overall"]["ci95"]
     assert 0.2 < lo < 0.75 < hi < 1.0
