@@ -30,6 +30,26 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
 
 
+def add_series_arg(parser: argparse.ArgumentParser) -> None:
+    """--series: which DICOM series of a folder to read (io.read_volume refuses to guess)."""
+    parser.add_argument(
+        "--series", metavar="UID", help="the DICOM series to read when the folder holds several"
+    )
+
+
+def add_volume_args(parser: argparse.ArgumentParser) -> None:
+    """--series and --stride-mm, for commands that run the 3D vertebra mode on a CT."""
+    add_series_arg(parser)
+    parser.add_argument(
+        "--stride-mm",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="3D vertebra mode: segment slices about this far apart and interpolate between them "
+        "(0: every slice; default 3, vertebra.DEFAULT_STRIDE_MM: not imported here, it needs torch)",
+    )
+
+
 def load_predictor(args: argparse.Namespace, vertebra: bool = False):
     """Model + Predictor from the model arguments. ``vertebra``: the 3D vertebra mode, whose default
     model (when no --model, --checkpoint or --adapter is given) is the one trained on single vertebrae."""

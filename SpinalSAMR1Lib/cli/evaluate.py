@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import add_model_args, fmt, load_predictor, write_json
+from .common import add_model_args, add_volume_args, fmt, load_predictor, write_json
 
 
 def register(sub) -> None:
@@ -21,14 +21,7 @@ def register(sub) -> None:
     p.add_argument("--volume", type=Path, help="3D image (NIfTI, NRRD, MHA or DICOM folder)")
     p.add_argument("--labels", type=Path, help="3D label map; resampled onto --volume by physical position")
     p.add_argument("--label-ids", type=int, nargs="+", help="label values to evaluate (3D)")
-    p.add_argument(
-        "--stride-mm",
-        type=float,
-        default=None,
-        metavar="MM",
-        help="3D vertebra mode with a box: segment slices about this far apart and interpolate between "
-        "them (0: every slice; default 3)",
-    )
+    add_volume_args(p)
     p.add_argument(
         "--view",
         nargs="+",
@@ -54,7 +47,6 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     add_model_args(p)
-    p.add_argument("--series", metavar="UID", help="the DICOM series to read when the folder holds several")
     p.set_defaults(func=run)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .common import add_model_args, load_predictor
+from .common import add_model_args, add_volume_args, load_predictor
 
 
 def register(sub) -> None:
@@ -28,14 +28,7 @@ def register(sub) -> None:
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="output label map (.nii.gz, .nrrd) or mask (.png)"
     )
-    p.add_argument(
-        "--stride-mm",
-        type=float,
-        default=None,
-        metavar="MM",
-        help="3D vertebra mode with a box: segment slices about this far apart and interpolate between "
-        "them (0: every slice; default 3)",
-    )
+    add_volume_args(p)
     p.add_argument(
         "--view",
         nargs="+",
@@ -68,7 +61,6 @@ def register(sub) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_model_args(p)
-    p.add_argument("--series", metavar="UID", help="the DICOM series to read when the folder holds several")
     p.set_defaults(func=run)
 
 
