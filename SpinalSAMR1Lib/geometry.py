@@ -190,6 +190,14 @@ def view_frame(
     )
 
 
+def screen_axes_ras(view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(normal, screen-right, screen-down) unit vectors in RAS of ``view`` as a clinician sees it."""
+    if view not in _SCREEN_AXES_RAS:
+        raise InputError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+    normal, right, down = (np.asarray(v, float) for v in _SCREEN_AXES_RAS[view])
+    return normal, right, down
+
+
 def pixel_spacing(ijk_to_ras: np.ndarray, frame: ViewFrame) -> tuple[float, float]:
     """(row, column) pixel size in mm of the frame's 2D slices."""
     sp = spacing_ijk(ijk_to_ras)

@@ -49,7 +49,9 @@ DEFAULT_STRIDE_MM = 3.0  # every slice of 3 mm data, every third of 1 mm data
 MIN_AREA_PX = 10  # a section smaller than this is "nothing here"
 MAX_GROWTH = 2.5  # a walk stops when a section is more than this times the previous one (a neighbour)
 ROI_MARGIN_MM = 3.0  # margin around a click's walk when it becomes the ROI of further views
-CLICK_BOX_MM = 80.0  # side of the box around a click on its slice: a lumbar vertebra with its processes
+# The box around a click on its slice, per patient axis (L-R, A-P, S-I), mm: a lumbar vertebra with its
+# processes, but only one body high (an 80 mm S-I box held three bodies and the walk took the neighbours).
+CLICK_BOX_MM = np.array([80.0, 80.0, 36.0])
 
 
 @dataclass
@@ -243,8 +245,10 @@ def _first_section(job: _Job, frame: geo.ViewFrame, xy: np.ndarray, labels: np.n
     (the model knows loose boxes from ROIs; a lone point on a whole slice is ambiguous), else the points
     alone."""
     rows_mm, cols_mm = geo.pixel_spacing(job.ijk_to_ras, frame)
+    _, right, down = geo.screen_axes_ras(frame.view)
+    side_mm = (CLICK_BOX_MM[np.argmax(np.abs(right))], CLICK_BOX_MM[np.argmax(np.abs(down))])
     centre = xy[labels == 1].mean(axis=0)
-    half = np.array([CLICK_BOX_MM / 2 / cols_mm, CLICK_BOX_MM / 2 / rows_mm])
+    half = np.array([side_mm[0] / 2 / cols_mm, side_mm[1] / 2 / rows_mm])
     h, w = frame.slice_shape
     box = np.concatenate([np.maximum(centre - half, 0), np.minimum(centre + half, [w - 1, h - 1])])
     mask = job.predictor.predict(points_xy=xy, labels=labels, box=box).mask
