@@ -248,6 +248,22 @@ class Predictor:
         full = self._to_image_frame(logits_low[:, best : best + 1], enc)
         return Prediction(mask=full > 0, score=float(iou[0, best]), logits=full)
 
+    def features_at(self, points_xy: np.ndarray) -> np.ndarray:
+        """(N, C) image-encoder features of the whole current image at pixel points (N, 2) (x, y),
+        bilinearly sampled from the embedding grid (C = 256 for SAM-style encoders). Used to compare
+        places by appearance (finding a vertebra again from the ones already segmented)."""
+        if self._image is None:
+            raise RuntimeError("call set_image() before features_at()")
+        h, w = self._image.shape
+        enc = self._encoded((0, 0, w, h))
+        # Pixel centres sit at integers: pixel x spans [x - 0.5, x + 0.5), i.e. [x, x + 1) of the frame.
+        at = self._to_input(np.asarray(points_xy, float).reshape(-1, 2) + 0.5, enc)
+        fh, fw = enc.frame_hw
+        grid = torch.as_tensor(at / [fw, fh] * 2 - 1, dtype=torch.float32, device=enc.embedding.device)
+        with torch.inference_mode():
+            sampled = F.grid_sample(enc.embedding.float(), grid[None, :, None], align_corners=False)
+        return sampled[0, :, :, 0].T.cpu().numpy()
+
     def _rect_for(self, box: np.ndarray | None) -> Rect:
         h, w = self._image.shape
         if box is None or self.crop_margin is None:

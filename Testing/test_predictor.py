@@ -141,3 +141,18 @@ def test_usage_errors(lite_model):
         pred.predict()
     with pytest.raises(ValueError, match="2D image"):
         pred.set_image(np.zeros((4, 4, 4)))
+
+
+def test_features_at_samples_the_embedding_cell_under_a_pixel(lite_predictor, axial):
+    image, _ = axial  # 512 x 512: the whole slice is encoded at 256 x 256, a 64 x 64 embedding
+    lite_predictor.set_image(image)
+    h, w = image.shape
+    enc = lite_predictor._encoded((0, 0, w, h))
+    grid = enc.embedding[0].numpy()
+    cell = w / grid.shape[-1]  # 8 image pixels per embedding cell
+    for gy, gx in ((10, 20), (40, 33), (0, 63)):
+        # Pixel centres at integers: cell (gy, gx) is centred on pixel (gx + 0.5) * cell - 0.5.
+        xy = np.array([[(gx + 0.5) * cell - 0.5, (gy + 0.5) * cell - 0.5]])
+        np.testing.assert_allclose(lite_predictor.features_at(xy)[0], grid[:, gy, gx], rtol=1e-4, atol=1e-5)
+    between = lite_predictor.features_at(np.array([[(20 + 1.0) * cell - 0.5, (10 + 0.5) * cell - 0.5]]))[0]
+    np.testing.assert_allclose(between, 0.5 * (grid[:, 10, 20] + grid[:, 10, 21]), rtol=1e-4, atol=1e-5)
