@@ -348,3 +348,32 @@ def test_segment_from_one_click_writes_the_whole_vertebra(phantom, phantom_files
     np.testing.assert_allclose(labels.ijk_to_ras, phantom.ijk_to_ras, atol=1e-5)
     assert labels.array.any(axis=(1, 2)).sum() >= 3  # many planes, not one slice
     assert _components(labels.array) == 1
+
+
+class _BoxRecorder(_Oracle):
+    def __init__(self, phantom, label):
+        super().__init__(phantom, label)
+        self.boxes = []
+
+    def predict(self, points_xy=None, labels=None, box=None, mask_logits=None, multimask=None):
+        self.boxes.append(None if box is None else np.asarray(box, float))
+        return super().predict(points_xy, labels, box, mask_logits, multimask)
+
+
+@pytest.mark.parametrize(("view", "across_mm", "down_mm"), [("sagittal", 80.0, 36.0), ("axial", 80.0, 80.0)])
+def test_the_first_box_around_a_click_is_one_vertebra_high(phantom, view, across_mm, down_mm):
+    _, click = _click(phantom)
+    oracle = _BoxRecorder(phantom, phantom.label_value("L3"))
+    segment_vertebra(
+        phantom.image,
+        phantom.ijk_to_ras,
+        Prompts(click[None], [1]),
+        views=view,
+        predictor=oracle,
+        cache_key="ct",
+    )
+    x0, y0, x1, y1 = oracle.boxes[0]  # the clicked slice, before the mask's own box takes over
+    frame = geo.view_frame(phantom.ijk_to_ras, phantom.image.shape, view)
+    rows_mm, cols_mm = geo.pixel_spacing(phantom.ijk_to_ras, frame)
+    assert (x1 - x0) * cols_mm == pytest.approx(across_mm, abs=2 * cols_mm)  # clipped only at the image edge
+    assert (y1 - y0) * rows_mm == pytest.approx(down_mm, abs=2 * rows_mm)
