@@ -48,6 +48,7 @@ CLICK_MODES = ("walk", "sweep")  # walk: LOCO 0.55 vs 0.57 (within the spread) i
 DEFAULT_STRIDE_MM = 3.0  # every slice of 3 mm data, every third of 1 mm data
 MIN_AREA_PX = 10  # a section smaller than this is "nothing here"
 MAX_GROWTH = 2.5  # a walk stops when a section is more than this times the previous one (a neighbour)
+MAX_HALF_EXTENT_MM = 60.0  # a walk stops this far from the click: a lumbar vertebra is ~90 mm wide
 ROI_MARGIN_MM = 3.0  # margin around a click's walk when it becomes the ROI of further views
 # The box around a click on its slice, per patient axis (L-R, A-P, S-I), mm: a lumbar vertebra with its
 # processes, but only one body high (an 80 mm S-I box held three bodies and the walk took the neighbours).
@@ -175,7 +176,7 @@ def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) 
 def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
     """(k, j, i) bool: the clicked slice, then slices ``stride_mm`` apart both ways, each prompted with the
     previous section's box, and single slices where the vertebra seems to end (between strides: the
-    nearer section)."""
+    nearer section); never more than ``MAX_HALF_EXTENT_MM`` from the click."""
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
     start = prompt_slice(prompts, job.ijk_to_ras, frame)
     if not 0 <= start < frame.num_slices:
@@ -196,13 +197,15 @@ def _walk_from_click(job: _Job, prompts: Prompts, view: str) -> np.ndarray:
         seed = first
     geo.insert_slice(out, frame, start, seed)
     step = _slices_per_stride(job, frame)
+    normal_mm = float(geo.spacing_ijk(job.ijk_to_ras)[frame.normal_ijk])
+    reach = int(MAX_HALF_EXTENT_MM / normal_mm)  # the sacrum or the pelvis would otherwise be walked whole
     for direction in (1, -1):
         prev, at, stride = seed, start, step
         while True:
             # Strides of ``step`` slices until the vertebra seems to end, then single slices to its end.
             index = at + direction * stride
             mask = None
-            if 0 <= index < frame.num_slices:
+            if 0 <= index < frame.num_slices and abs(index - start) <= reach:
                 mask = _walk_step(job, frame, index, prev, out, pad=WALK_PAD_PX * stride)
             if mask is None:
                 if stride == 1:

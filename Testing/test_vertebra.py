@@ -377,3 +377,31 @@ def test_the_first_box_around_a_click_is_one_vertebra_high(phantom, view, across
     rows_mm, cols_mm = geo.pixel_spacing(phantom.ijk_to_ras, frame)
     assert (x1 - x0) * cols_mm == pytest.approx(across_mm, abs=2 * cols_mm)  # clipped only at the image edge
     assert (y1 - y0) * rows_mm == pytest.approx(down_mm, abs=2 * rows_mm)
+
+
+def test_a_walk_stops_60_mm_from_the_click_on_something_wider_than_a_vertebra(phantom):
+    import dataclasses
+
+    from SpinalSAMR1Lib.vertebra import MAX_HALF_EXTENT_MM
+
+    wide = phantom.labels.copy()
+    ref = phantom.labels == phantom.label_value("L3")
+    planes = np.nonzero(ref.any(axis=(0, 1)))[0]  # i: R-L
+    wide[np.broadcast_to(ref.any(axis=2, keepdims=True), ref.shape)] = phantom.label_value("L3")  # R-L slab
+    ph = dataclasses.replace(phantom, labels=wide)
+    _, click = _click(phantom)
+    out = segment_vertebra(
+        ph.image,
+        ph.ijk_to_ras,
+        Prompts(click[None], [1]),
+        views="sagittal",
+        predictor=_Oracle(ph, 2),
+        cache_key="ct",
+    )
+    columns = np.nonzero(out.any(axis=(0, 1)))[0]
+    width_mm = (columns.max() - columns.min() + 1) * geo.spacing_ijk(ph.ijk_to_ras)[0]
+    assert (
+        len(planes) < wide.shape[2]
+        and width_mm <= 2 * MAX_HALF_EXTENT_MM + 2 * geo.spacing_ijk(ph.ijk_to_ras)[0]
+    )
+    assert width_mm > 2 * MAX_HALF_EXTENT_MM - 6.0  # it did walk that far on the slab
