@@ -6,6 +6,8 @@ dependencies are installed. The public API is loaded on first use:
 - ``segment_slice(array, ijk_to_ras, prompts, view="axial", ...)`` -> SliceResult
 - ``segment_vertebra(array, ijk_to_ras, prompts, ...)`` -> one vertebra in 3D, uint8 (k, j, i)
 - ``segment_volume(array, ijk_to_ras, prompts, view="axial", ...)`` -> uint8 label map (k, j, i)
+- ``segment_levels(array, ijk_to_ras, anchor_ras, "L3", ("L1", ..., "L5"))`` -> LevelsResult: every level
+  from one named click, VerSe-numbered; ``segment_levels_auto(array, ijk_to_ras)`` without a click
 - ``Prompts``, ``Roi``, ``read_volume``, ``write_labelmap``, ``load_model``, ``Predictor``
 """
 
@@ -21,6 +23,10 @@ _LAZY = {
     "segment_slice": ".volume",
     "segment_volume": ".volume",
     "segment_vertebra": ".vertebra",
+    "segment_levels": ".levels",
+    "segment_levels_auto": ".auto_levels",
+    "LevelsResult": ".levels",
+    "level_range": ".levels",
     "Roi": ".geometry",
     "Volume": ".io",
     "read_volume": ".io",

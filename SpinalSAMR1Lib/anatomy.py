@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
+
 from .errors import InputError
 
 LEVEL_LABELS: Final[dict[str, int]] = {
@@ -54,3 +56,22 @@ def names_in_spine_order(ids_cranial_to_caudal: list[str], named: str, level: st
             f"{len(ids_cranial_to_caudal)} vertebrae with this one as {level} would run past C1 or S1"
         )
     return {seg: LEVELS[start + n] for n, seg in enumerate(ids_cranial_to_caudal)}
+
+
+# One hue per region, lighter and darker by level, so neighbours differ and regions read at a glance.
+_REGION_RGB: Final[dict[str, tuple[float, float, float]]] = {
+    "C": (0.35, 0.55, 0.95),
+    "T": (0.30, 0.75, 0.40),
+    "L": (0.95, 0.60, 0.20),
+    "s": (0.75, 0.45, 0.80),
+}
+
+
+def level_color(name: str) -> tuple[float, float, float]:
+    """An RGB colour (0..1) for a level: the region's hue, alternately lighter and darker by level."""
+    key = "sacrum" if name.strip().lower() in ("s", "s1", "sacrum") else name.strip().upper()
+    if key not in LEVEL_LABELS:
+        raise InputError(f"unknown vertebral level {name!r}")
+    base = np.array(_REGION_RGB[key[0]])
+    shade = 1.0 if LEVEL_LABELS[key] % 2 else 0.7
+    return tuple(float(v) for v in np.clip(base * shade, 0.0, 1.0))

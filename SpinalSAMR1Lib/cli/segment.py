@@ -59,6 +59,18 @@ def register(sub) -> None:
         action="store_true",
         help="every slice of the box, whole structure (instead of the vertebra mode)",
     )
+    p.add_argument(
+        "--levels",
+        metavar="RANGE",
+        help="level by level: every vertebra of RANGE (L1-L5, T12-L2, L3), each named, walking from --anchor; "
+        "'auto' finds them without a click. Writes a VerSe-numbered label map and OUTPUT's .json sidecar",
+    )
+    p.add_argument(
+        "--anchor",
+        nargs=4,
+        metavar=("LEVEL", "R", "A", "S"),
+        help="with --levels: a click inside one vertebra (RAS mm) and its level, e.g. --anchor L3 10 -30 95",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -69,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.exists() and not args.overwrite:
         raise UserError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.levels is not None or args.anchor is not None:
+        from .levels import run_levels
+
+        if args.input.name.lower().endswith(IMAGE_2D_SUFFIXES):
+            raise UserError("--levels needs a CT volume, not a 2D image")
+        return run_levels(args)
     if args.input.name.lower().endswith(IMAGE_2D_SUFFIXES):
         return _run_2d(args)
     return _run_3d(args)
