@@ -781,6 +781,90 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         return path
 
     # -- levels and the spine report ---------------------------------------------------------------------
+    def makeLevelsRequest(self, volumeNode, positiveNode=None, levels=(), anchorLevel: str | None = None):
+        """A level-by-level request: from the first positive point, named ``anchorLevel`` or by its label
+        (e.g. placed with 'add a point on L3'), or by the only level asked for; without a point, automatic."""
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            raise UserError("Select an input volume first.")
+        array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        pointsWorld, names = self.definedPointsWorld(positiveNode)
+        anchor = None
+        if len(pointsWorld):
+            anchorLevel = anchorLevel or vertebra_level(names[0]) or (levels[0] if len(levels) == 1 else None)
+            if anchorLevel is None:
+                raise UserError(
+                    "Name the clicked vertebra first: place it with 'add a point on L3', or remove the points "
+                    "to find the levels automatically."
+                )
+            anchor = self.worldToVolume(volumeNode, pointsWorld[:1])[0]
+        self._cachedVolumeIDs.add(volumeNode.GetID())
+        return SegmentRequest(
+            volumeNodeID=volumeNode.GetID(),
+            cacheKey=(volumeNode.GetID(), volumeNode.GetImageData().GetMTime()),
+            array=array,
+            ijkToRas=ijkToRas,
+            prompts=None,
+            view="sagittal",
+            modelKey=self.vertebraModelKey(),
+            segmentName="levels",
+            extra={"mode": "levels", "anchor": anchor, "anchorLevel": anchorLevel, "levels": tuple(levels)},
+        )
+
+    def computeLevels(self, request: SegmentRequest, progress=None, cancel=None):
+        """Run the level-by-level walk (any thread); returns SpinalSAMR1Lib.levels.LevelsResult."""
+        from SpinalSAMR1Lib.auto_levels import segment_levels_auto
+        from SpinalSAMR1Lib.levels import segment_levels
+
+        start = time.perf_counter()
+        extra = request.extra
+        common = dict(
+            predictor=self.getPredictor(request.modelKey),
+            cache_key=request.cacheKey,
+            progress=progress,
+            cancel=cancel,
+        )
+        if extra["anchor"] is None:
+            result = segment_levels_auto(request.array, request.ijkToRas, **common)
+        else:
+            levels = extra["levels"] or None
+            result = segment_levels(
+                request.array, request.ijkToRas, extra["anchor"], extra["anchorLevel"], levels, **common
+            )
+        self.lastLatency = time.perf_counter() - start
+        return result
+
+    def applyLevelsResult(self, request: SegmentRequest, result, volumeNode=None, segmentationNode=None):
+        """One segment per level, named and coloured by level, written as one undoable step."""
+        from SpinalSAMR1Lib.anatomy import level_color
+        from SpinalSAMR1Lib.slicer_support import changed_box
+
+        volumeNode, segmentationNode = self._requestNodes(request, volumeNode, segmentationNode)
+        patches = []
+        for level in result.levels:
+            segmentationNode, segmentId = self.ensureSegment(volumeNode, segmentationNode, level.name)
+            segmentationNode.GetSegmentation().GetSegment(segmentId).SetColor(*level_color(level.name))
+            before = self.readSegment(segmentationNode, segmentId, volumeNode)
+            after = (result.labels == level.label).astype(np.uint8)
+            box = changed_box(before, after)
+            if box is None:
+                continue
+            patch = LabelPatch(segmentationNode.GetID(), segmentId, box, crop(before, box), crop(after, box))
+            self.writeBox(segmentationNode, segmentId, volumeNode, box, patch.after)
+            patches.append(patch)
+        if patches:
+            names = [level.name for level in result.levels]
+            self.undoStack.push(Edit(f"segment levels {names[0]}-{names[-1]}", patches))
+        return segmentationNode
+
+    def segmentLevels(
+        self, volumeNode, positiveNode=None, levels=(), anchorLevel=None, segmentationNode=None, progress=None
+    ):
+        """Batch API: the levels from a named click (or none: automatic); returns (segmentation, result)."""
+        self.ensureDependencies()
+        request = self.makeLevelsRequest(volumeNode, positiveNode, levels, anchorLevel)
+        result = self.computeLevels(request, progress)
+        return self.applyLevelsResult(request, result, volumeNode, segmentationNode), result
+
     @staticmethod
     def levelSegments(segmentationNode) -> dict[str, str]:
         """Segment ID -> level for the segments named by a level (C1..S1), in segment order."""
@@ -1242,6 +1326,49 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         )
         return True
 
+    def requestSegmentLevels(self, levels: list) -> bool:
+        """Queue the level-by-level walk: from the first positive point (named by its label or the only
+        level asked for), or automatic when no point is placed."""
+        pn = self._parameterNode
+        try:
+            request = self.logic.makeLevelsRequest(pn.inputVolume, pn.positivePoints, tuple(levels))
+        except UserError as exc:
+            self.setStatus(str(exc))
+            return False
+        self.ui.progressBar.visible = True
+        self.ui.progressBar.value = 0
+        self.ui.cancelButton.enabled = True
+        self.setStatus(_("Segmenting level by level..."))
+        worker = self._worker("inference")
+        self._submit(
+            "inference",
+            Job(
+                fn=lambda job: self.logic.computeLevels(
+                    request, progress=lambda d, t: worker.report_progress(job, d, t), cancel=job.cancelled
+                ),
+                on_done=lambda result: self._onLevelsDone(request, result),
+                on_error=self._onInferenceError,
+                on_progress=self._onProgress,
+                label="levels",
+            ),
+        )
+        return True
+
+    def _onLevelsDone(self, request: SegmentRequest, result) -> None:
+        self._endProgress()
+        self._adoptOutput(self.logic.applyLevelsResult(request, result))
+        names = ", ".join(level.name for level in result.levels) or _("none")
+        unconfirmed = (
+            _(" (names unconfirmed: correct one with 'this is L4')")
+            if any(not level.confirmed for level in result.levels)
+            else ""
+        )
+        self.setStatus(
+            _("Levels {names}{unconfirmed} in {seconds:.0f} s.").format(
+                names=names, unconfirmed=unconfirmed, seconds=self.logic.lastLatency or 0.0
+            )
+        )
+
     def _onProgress(self, done: int, total: int) -> None:
         self.ui.progressBar.maximum = max(total, 1)
         self.ui.progressBar.value = done
@@ -1438,18 +1565,18 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.app.applicationLogic().GetInteractionNode().SwitchToViewTransformMode()
 
     def segment(self, prompt: str, scope: str, view: str | None, levels: list) -> str:
-        name = (levels[0] if len(levels) == 1 else f"{levels[0]}-{levels[-1]}") if levels else None
         if view is not None:
             self.setView(view)
+        if levels:  # the contract: named levels run the level-by-level workflow, whatever the scope
+            if not self.requestSegmentLevels(levels):
+                return self.ui.statusLabel.text
+            return _("Segmenting {levels} level by level...").format(
+                levels=levels[0] if len(levels) == 1 else f"{levels[0]}-{levels[-1]}"
+            )
         use = {"points": "points", "box": "box"}.get(prompt, "auto")
-        started = (self.requestSegmentVolume if scope == "volume" else self.requestSegmentSlice)(
-            use, view, name
-        )
-        if not started:
+        if not (self.requestSegmentVolume if scope == "volume" else self.requestSegmentSlice)(use, view):
             return self.ui.statusLabel.text
-        return _("Segmenting the {scope} ({view}){name}...").format(
-            scope=scope, view=view or self.currentView(), name=f" as {name}" if name else ""
-        )
+        return _("Segmenting the {scope} ({view})...").format(scope=scope, view=view or self.currentView())
 
     def clear(self, target: str) -> str:
         pn = self._parameterNode

@@ -701,3 +701,38 @@ def test_metrics_never_fall_back_to_another_structure(slicer, M, phantom):
     single, rid = logic.ensureSegment(volume, None, "L3 truth")
     slicer.util.updateSegmentBinaryLabelmapFromArray(truth["L3"], single, rid, volume)
     assert logic.metrics(ours, sid, single, volume)["reference"] == "L3 truth"  # the only one: unambiguous
+
+
+def test_chat_segments_levels_from_a_named_click_in_one_undoable_step(
+    slicer, M, widget, phantom, monkeypatch
+):
+    from oracles import VertebraOracle
+
+    from SpinalSAMR1Lib.anatomy import level_color
+    from SpinalSAMR1Lib.evaluation import deepest_point_ras
+
+    volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    oracle = VertebraOracle(phantom)
+    monkeypatch.setattr(widget.logic, "getPredictor", lambda key=None: oracle)
+    click = deepest_point_ras(phantom.labels == phantom.label_value("L3"), phantom.ijk_to_ras)
+    widget._parameterNode.positivePoints.AddControlPoint(click.tolist())
+    send(widget, "segment L2 to L4")
+    assert "Name the clicked vertebra first" in widget.ui.statusLabel.text  # an unnamed click is not guessed
+    widget._parameterNode.positivePoints.SetNthControlPointLabel(0, "L3")
+    send(widget, "segment L2 to L4")
+    pump(slicer, widget, idle(widget))
+    assert "Levels L2, L3, L4" in widget.ui.statusLabel.text
+    segmentation = widget._parameterNode.outputSegmentation
+    for level in ("L2", "L3", "L4"):
+        truth = phantom.labels == phantom.label_value(level)
+        got = segment_array(slicer, segmentation, level, volume) > 0
+        assert 2 * (got & truth).sum() / (got.sum() + truth.sum()) > 0.9, level
+        sid = segmentation.GetSegmentation().GetSegmentIdBySegmentName(level)
+        np.testing.assert_allclose(
+            segmentation.GetSegmentation().GetSegment(sid).GetColor(), level_color(level)
+        )
+    widget.ui.undoButton.click()  # one step takes all three back
+    assert all(segment_array(slicer, segmentation, lv, volume).sum() == 0 for lv in ("L2", "L3", "L4"))
+    widget.ui.redoButton.click()
+    assert segment_array(slicer, segmentation, "L4", volume).sum() > 0
