@@ -191,24 +191,44 @@ def test_segment_2d_png(shared_data, tmp_path):
     assert _run("segment", str(image), "-o", str(out), "--box", "1", "2", "3", "4").returncode == 2  # exists
 
 
-def test_demo_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
+def test_demo_finds_names_and_reports_vertebrae_of_a_real_ct(tmp_path, capsys, shared_data):
+    """The demo's code path on a crop of its own CT (L3-L5, to keep CI short), compared with
+    TotalSegmentator's labels cropped alike; the full demo is the README's first command."""
+    from SpinalSAMR1Lib.cli.demo import DEMO_CT
+    from SpinalSAMR1Lib.io import write_volume
+
+    ct = read_volume(DEMO_CT)
+    ts = read_volume(shared_data / "totalseg_example" / "example_ct_vertebrae.nii.gz")
+    kji = np.argwhere(np.isin(ts.array, (27, 28, 29)))  # L5, L4, L3 in TotalSegmentator's classes
+    k0, k1 = kji[:, 0].min() - 2, kji[:, 0].max() + 3
+    shift = np.eye(4)
+    shift[2, 3] = k0
+    write_volume(tmp_path / "ct.nii.gz", ct.array[k0:k1], ct.ijk_to_ras @ shift)
+    write_volume(tmp_path / "ts.nii.gz", ts.array[k0:k1], ts.ijk_to_ras @ shift)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--levels", "L3", "--model", "litemedsam"]) == 0
+    argv = [
+        "demo",
+        "--out",
+        str(out),
+        "--ct",
+        str(tmp_path / "ct.nii.gz"),
+        "--reference",
+        str(tmp_path / "ts.nii.gz"),
+    ]
+    assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "L3" in text and "mean" in text
-    for name in (
-        "phantom_ct.nii.gz",
-        "reference_labels.nii.gz",
-        "segmentation.nii.gz",
-        "overlay.png",
-        "metrics.json",
-    ):
-        assert (out / name).exists()
-    metrics_json = json.loads((out / "metrics.json").read_text())
-    assert 0.3 < metrics_json["per_vertebra"][0]["dice"] <= 1.0
-    seg = read_volume(out / "segmentation.nii.gz")
-    assert set(np.unique(seg.array)) <= {0, 1}
-    assert main(["demo", "--out", str(out), "--levels", "L3"]) == 2
+    assert "agreement with TotalSegmentator" in text and "Hm" in text
+    for name in ("levels.nii.gz", "levels.json", "report.json", "report.csv", "report.png", "overlay.png"):
+        assert (out / name).exists(), name
+    side = json.loads((out / "levels.json").read_text(encoding="utf-8"))
+    names = [e["name"] for e in side["levels"]]
+    assert names[-1] == "L5" and len(names) >= 2 and not any(e["confirmed"] for e in side["levels"])
+    labels = read_volume(out / "levels.nii.gz")
+    assert set(np.unique(labels.array)) == {0, *(e["label"] for e in side["levels"])}
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [r["level"] for r in report["vertebrae"]] == names
+    assert "same name within 20 mm" in text
+    assert main(argv) == 2  # results there: refused without --overwrite
 
 
 def test_info_prints_device_and_verification(capsys):
