@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import numpy as np
-
 from .errors import InputError
 
 LEVEL_LABELS: Final[dict[str, int]] = {
@@ -58,20 +56,11 @@ def names_in_spine_order(ids_cranial_to_caudal: list[str], named: str, level: st
     return {seg: LEVELS[start + n] for n, seg in enumerate(ids_cranial_to_caudal)}
 
 
-# One hue per region, lighter and darker by level, so neighbours differ and regions read at a glance.
-_REGION_RGB: Final[dict[str, tuple[float, float, float]]] = {
-    "C": (0.35, 0.55, 0.95),
-    "T": (0.30, 0.75, 0.40),
-    "L": (0.95, 0.60, 0.20),
-    "s": (0.75, 0.45, 0.80),
-}
-
-
 def level_color(name: str) -> tuple[float, float, float]:
-    """An RGB colour (0..1) for a level: the region's hue, alternately lighter and darker by level."""
-    key = "sacrum" if name.strip().lower() in ("s", "s1", "sacrum") else name.strip().upper()
-    if key not in LEVEL_LABELS:
-        raise InputError(f"unknown vertebral level {name!r}")
-    base = np.array(_REGION_RGB[key[0]])
-    shade = 1.0 if LEVEL_LABELS[key] % 2 else 0.7
-    return tuple(float(v) for v in np.clip(base * shade, 0.0, 1.0))
+    """An RGB colour (0..1) for a level, the same everywhere (Slicer segments, pictures): seven distinct
+    colours in turn down the spine (overlay.PALETTE), so that neighbouring levels never look alike."""
+    from .overlay import PALETTE
+
+    order = cranial_to_caudal(list(LEVEL_LABELS.values()))
+    rgb = PALETTE[order.index(level_label(name)) % len(PALETTE)]
+    return tuple(float(c) / 255.0 for c in rgb)

@@ -38,6 +38,8 @@ from .anatomy import cranial_to_caudal, level_name
 from .atomic import atomic_path
 from .errors import InputError
 
+MIN_PICTURE_PX_PER_MM = 1.5  # pictures of thick-slice CTs are enlarged to at least this
+
 CANAL_GAP_MM = 3.0
 SLAB_MM = 3.0  # half-width of the mid-sagittal slab and of each height column
 SHELL_MM = 3.0
@@ -352,6 +354,15 @@ def write_report(
     return paths
 
 
+def _colour(row: dict, n: int, palette: np.ndarray) -> np.ndarray:
+    """The level's own colour (as in Slicer and the demo), or the n-th palette colour for unknown labels."""
+    from .anatomy import LABEL_LEVELS, level_color
+
+    if int(row["label"]) in LABEL_LEVELS:
+        return np.rint(255 * np.array(level_color(LABEL_LEVELS[int(row["label"])]))).astype(np.uint8)
+    return palette[n % len(palette)]
+
+
 def report_picture(
     report: dict, labels: np.ndarray, ijk_to_ras: np.ndarray, ct: np.ndarray | None
 ) -> np.ndarray:
@@ -376,10 +387,11 @@ def report_picture(
     else:
         gray = np.clip((geo.extract_slice(ct, frame, index) + 250.0) / 1500.0 * 255.0, 0, 255)
     rgb = np.repeat(gray[..., None], 3, axis=2).astype(np.uint8)
+    colours = [_colour(row, n, PALETTE) for n, row in enumerate(report["vertebrae"])]
     for n, row in enumerate(report["vertebrae"]):
-        rgb[boundary(lab == row["label"])] = PALETTE[n % len(PALETTE)]
+        rgb[boundary(lab == row["label"])] = colours[n]
     rows_mm, cols_mm = geo.pixel_spacing(ijk_to_ras, frame)
-    scale = 2.0 / min(rows_mm, cols_mm)  # 0.5 mm per picture pixel at the finest axis
+    scale = max(2.0 / min(rows_mm, cols_mm), MIN_PICTURE_PX_PER_MM)  # 2 pixels per voxel, at least 1.5 per mm
     big = zoom_nearest(rgb, rows_mm * scale, cols_mm * scale)
     image = Image.fromarray(np.pad(big, ((0, 0), (0, 260), (0, 0))))
     draw = ImageDraw.Draw(image)
@@ -393,10 +405,10 @@ def report_picture(
         text = f"{row['level']}  {heights} mm"
         if row["compression"]:
             text += f"  compression {100 * row['height_loss']:.0f}%"
-        draw.text(
-            (big.shape[1] + 8, max(0, y - 6)), text, fill=tuple(int(c) for c in PALETTE[n % len(PALETTE)])
-        )
-    draw.text((big.shape[1] + 8, 8), "body heights anterior/middle/posterior", fill=(255, 255, 255))
+        draw.text((big.shape[1] + 8, max(0, y - 6)), text, fill=tuple(int(c) for c in colours[n]))
+    draw.text(
+        (big.shape[1] + 8, big.shape[0] - 16), "body heights anterior/middle/posterior", fill=(255, 255, 255)
+    )
     if report.get("lordosis_l1_l5_deg") is not None:
         draw.text((8, 8), f"lordosis L1-L5 {report['lordosis_l1_l5_deg']:.0f} deg", fill=(255, 255, 255))
     return np.asarray(image)

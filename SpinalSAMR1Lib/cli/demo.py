@@ -143,6 +143,7 @@ def _write_overlay(path: Path, vol, result, overwrite: bool) -> None:
     from ..intensity import BONE_WINDOW, apply_window
     from ..io import write_png
     from ..overlay import zoom_nearest
+    from ..report import MIN_PICTURE_PX_PER_MM
 
     panels = []
     for view in ("sagittal", "coronal"):
@@ -165,7 +166,7 @@ def _write_overlay(path: Path, vol, result, overwrite: bool) -> None:
             inside = labels == lv.label
             rgb[inside] = 0.45 * rgb[inside] + 0.55 * 255 * np.array(level_color(lv.name))
         rows_mm, cols_mm = geo.pixel_spacing(vol.ijk_to_ras, frame)
-        scale = 2.0 / min(rows_mm, cols_mm)
+        scale = max(2.0 / min(rows_mm, cols_mm), MIN_PICTURE_PX_PER_MM)
         big = zoom_nearest(rgb.astype(np.uint8), rows_mm * scale, cols_mm * scale)
         image = Image.fromarray(big)
         draw = ImageDraw.Draw(image)
