@@ -81,7 +81,8 @@ class SpinalSAMR1(ScriptedLoadableModule):
         self.parent.contributors = ["SpinalSAM-R1 developers"]
         self.parent.helpText = _(
             "Segment vertebrae in CT from prompts: positive/negative points and a box (ROI) placed with "
-            "Markups, or typed requests in the Assistant panel (e.g. 'segment L3', 'undo'). "
+            "Markups, or typed requests in the Assistant panel (e.g. 'add a point on L3', then 'segment L1 "
+            "to L5' for one named segment per level; 'this is L4'; 'show the spine report'; 'undo'). "
             "Results go into a segmentation whose geometry follows the input volume; every edit can be "
             "undone. Models: LiteMedSAM with the spinal LoRA/CBAM adapter (default), base LiteMedSAM, or a "
             "SAM / MedSAM / SpinalSAM-R1 checkpoint."
