@@ -1307,25 +1307,35 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if vertebra:
             request.extra.update(mode="vertebra", views=(view,) if view else None)
             request.modelKey = self.logic.vertebraModelKey()
+        what = _("the vertebra") if vertebra else _("the volume in {view}").format(view=request.view)
+        self._submitLong(
+            _("Segmenting {what}...").format(what=what),
+            self.logic.computeVolume,
+            request,
+            lambda labels: self._onVolumeDone(request, labels),
+            f"volume ({request.view})",
+        )
+        return True
+
+    def _submitLong(self, status: str, compute, request: SegmentRequest, onDone, label: str) -> None:
+        """Queue a long job on the inference worker with progress, Cancel and a status line."""
         self.ui.progressBar.visible = True
         self.ui.progressBar.value = 0
         self.ui.cancelButton.enabled = True
-        what = _("the vertebra") if vertebra else _("the volume in {view}").format(view=request.view)
-        self.setStatus(_("Segmenting {what}...").format(what=what))
+        self.setStatus(status)
         worker = self._worker("inference")
         self._submit(
             "inference",
             Job(
-                fn=lambda job: self.logic.computeVolume(
+                fn=lambda job: compute(
                     request, progress=lambda d, t: worker.report_progress(job, d, t), cancel=job.cancelled
                 ),
-                on_done=lambda labels: self._onVolumeDone(request, labels),
+                on_done=onDone,
                 on_error=self._onInferenceError,
                 on_progress=self._onProgress,
-                label=f"volume ({request.view})",
+                label=label,
             ),
         )
-        return True
 
     def requestSegmentLevels(self, levels: list) -> bool:
         """Queue the level-by-level walk: from the first positive point (named by its label or the only
@@ -1336,22 +1346,12 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except UserError as exc:
             self.setStatus(str(exc))
             return False
-        self.ui.progressBar.visible = True
-        self.ui.progressBar.value = 0
-        self.ui.cancelButton.enabled = True
-        self.setStatus(_("Segmenting level by level..."))
-        worker = self._worker("inference")
-        self._submit(
-            "inference",
-            Job(
-                fn=lambda job: self.logic.computeLevels(
-                    request, progress=lambda d, t: worker.report_progress(job, d, t), cancel=job.cancelled
-                ),
-                on_done=lambda result: self._onLevelsDone(request, result),
-                on_error=self._onInferenceError,
-                on_progress=self._onProgress,
-                label="levels",
-            ),
+        self._submitLong(
+            _("Segmenting level by level..."),
+            self.logic.computeLevels,
+            request,
+            lambda result: self._onLevelsDone(request, result),
+            "levels",
         )
         return True
 
