@@ -20,7 +20,7 @@ spine or the volume.
   leave-one-case-out: per-level Dice 0.54 vs 0.60, identification 12 vs 13 of 15; so was an ROI prompt
   (the last vertebra's extent moved by the step, with the click): 0.49, 11 of 15.
 - **Checks** of each new vertebra: not empty, at most ``MAX_OVERLAP`` of it already labelled, a volume
-  within ``VOLUME_RATIO`` of the median of those found, a centroid that advanced ``ADVANCE`` times the
+  within ``VOLUME_RATIO`` of the median of those found (too big only above ``MAX_VERTEBRA_ML``), a centroid that advanced ``ADVANCE`` times the
   predicted step.
 - **Finding it again** (P²SAM's idea, no training): when a check fails, points around the guess on its
   sagittal slice are ranked by the cosine similarity of their image-encoder features to the prototype of
@@ -59,6 +59,7 @@ PITCH_RANGE_MM = (22.0, 42.0)  # a predicted step is kept in this range (T9-L5; 
 MAX_CORRECTION_MM = 8.0  # how far one mask may move the tracked point from where the walk clicked
 MAX_OVERLAP = 0.4  # of a new vertebra's voxels already labelled: it is the previous one again
 VOLUME_RATIO = (0.35, 2.5)  # a new vertebra's volume relative to the median of those found
+MAX_VERTEBRA_ML = 90.0  # ... and "too big" only above this (lumbar vertebrae: 40-80 ml; the sacrum: 200+)
 ADVANCE = (0.3, 1.7)  # the centroid's advance along the predicted step, relative to the step
 REFIND_TRIES = 3
 REFIND_REACH = 0.5  # candidates lie within this fraction of a step along the spine from the guess
@@ -323,7 +324,8 @@ def _implausible(walk: _Walk, mask: np.ndarray, ordered: list[_Found], step: np.
     if float((mask & (walk.labels > 0)).sum()) > MAX_OVERLAP * voxels:
         return "found the previous vertebra again"
     ratio = voxels / max(float(np.median([f.voxels for f in ordered])), 1.0)
-    if ratio > VOLUME_RATIO[1]:
+    volume_ml = voxels * float(np.prod(geo.spacing_ijk(walk.ijk_to_ras))) / 1000.0
+    if ratio > VOLUME_RATIO[1] and volume_ml > MAX_VERTEBRA_ML:  # the first mask may be a fragment
         return f"{_TOO_BIG} ({ratio:.1f} times the vertebrae found so far)"
     if ratio < VOLUME_RATIO[0]:
         return f"too small for a vertebra ({ratio:.1f} times the vertebrae found so far)"
