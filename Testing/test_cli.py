@@ -238,7 +238,13 @@ def test_info_prints_device_and_verification(capsys):
 
 
 def test_python_api_is_lazy_and_documented():
-    code = "import sys, SpinalSAMR1Lib as s; assert 'torch' not in sys.modules; print(s.__all__)"
+    code = (
+        "import sys, SpinalSAMR1Lib as s; assert 'torch' not in sys.modules; print(s.__all__); "
+        "[getattr(s, name) for name in s.__all__]"  # every public name resolves
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "segment_volume" in proc.stdout
-    assert Path(__file__).resolve().parents[1].joinpath("README.md").exists()
+    assert proc.returncode == 0 and "segment_volume" in proc.stdout, proc.stderr
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text(encoding="utf-8")
+    assert all(
+        f"ss.{name}(" in readme for name in ("segment_levels", "segment_levels_auto", "segment_vertebra")
+    )
