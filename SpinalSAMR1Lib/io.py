@@ -7,8 +7,10 @@ file in the target folder, then rename) and refuse to replace an existing file u
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,7 @@ def read_volume(path: str | os.PathLike, series: str | None = None) -> Volume:
         if p.is_dir() or p.suffix.lower() == ".dcm" or _is_dicom_file(p):
             image = _read_dicom_series(p if p.is_dir() else p.parent, series)
         else:
+            _check_gzip_complete(p)
             image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
@@ -87,7 +90,28 @@ def read_volume(path: str | os.PathLike, series: str | None = None) -> Volume:
         raise UserError(
             f"{p} has {image.GetNumberOfComponentsPerPixel()} components; a scalar volume is needed"
         )
-    return Volume(sitk.GetArrayFromImage(image), _matrix_from_itk(image))
+    array = sitk.GetArrayFromImage(image)
+    if array.size == 0:
+        raise UserError(f"{p} has no voxels (size {' x '.join(map(str, image.GetSize()))})")
+    if np.issubdtype(array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise UserError(
+                f"{p} has {bad} voxels that are not numbers (NaN or infinite); fix or mask them first"
+            )
+    return Volume(array, _matrix_from_itk(image))
+
+
+def _check_gzip_complete(p: Path) -> None:
+    """A truncated .gz is read by ITK without an error (the missing voxels come back as zeros): refuse it."""
+    if not p.name.lower().endswith(".gz"):
+        return
+    try:
+        with gzip.open(p, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        raise UserError(f"cannot read {p}: truncated or corrupt ({exc})") from None
 
 
 def _is_dicom_file(p: Path) -> bool:

@@ -87,6 +87,15 @@ def spine_report(labels: np.ndarray, ijk_to_ras: np.ndarray, ct: np.ndarray | No
     labels = np.asarray(labels)
     if labels.ndim != 3:
         raise InputError(f"the label map must be 3D, got shape {labels.shape}")
+    if labels.size and (
+        not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 255
+    ):
+        whole = np.issubdtype(labels.dtype, np.integer) or bool(np.all(np.mod(labels, 1) == 0))
+        if not whole or labels.min() < 0 or labels.max() > 255:
+            raise InputError(
+                f"this is not a label map (values {labels.min():g} to {labels.max():g}; vertebra labels are "
+                "whole numbers 1-28, VerSe numbering): did you swap SEG and --ct?"
+            )
     if ct is not None and np.shape(ct) != labels.shape:
         raise InputError(f"the CT {np.shape(ct)} and the label map {labels.shape} differ in size")
     values = cranial_to_caudal([int(v) for v in np.unique(labels) if v > 0 and v != 26])

@@ -192,3 +192,24 @@ def test_a_folder_with_several_dicom_series_is_refused_with_their_list(tmp_path)
     np.testing.assert_array_equal(read_volume(tmp_path, series="1.2.826.0.1.3680043.2.1125.7").array, ct)
     with pytest.raises(UserError, match="is not in"):
         read_volume(tmp_path, series="9.9")
+
+
+def test_a_truncated_gzip_volume_is_refused_not_read_as_zeros(tmp_path):
+    write_volume(
+        tmp_path / "ct.nii.gz", np.arange(40 * 40 * 40, dtype=np.int16).reshape(40, 40, 40), np.eye(4)
+    )
+    raw = (tmp_path / "ct.nii.gz").read_bytes()
+    (tmp_path / "cut.nii.gz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        read_volume(tmp_path / "cut.nii.gz")
+
+
+def test_nan_voxels_are_refused_with_their_count(tmp_path):
+    import SimpleITK as sitk
+
+    a = np.zeros((5, 6, 7), np.float32)
+    a[1, 2, 3] = np.nan
+    a[2, 2, 2] = np.inf
+    sitk.WriteImage(sitk.GetImageFromArray(a), str(tmp_path / "nan.mha"))  # ITK reads NaN in NIfTI as 0
+    with pytest.raises(UserError, match="2 voxels that are not numbers"):
+        read_volume(tmp_path / "nan.mha")

@@ -180,3 +180,14 @@ def test_naming_one_vertebra_names_the_others_in_spine_order():
     assert names_in_spine_order(["a", "b"], "b", "S1") == {"a": "L5", "b": "S1"}
     with pytest.raises(ValueError, match="past C1 or S1"):
         names_in_spine_order(["a", "b"], "a", "S1")
+
+
+def test_a_ct_given_as_the_label_map_is_refused():
+    from SpinalSAMR1Lib.errors import InputError
+
+    ct = np.full((10, 10, 10), -1000, np.int16)
+    ct[3:6, 3:6, 3:6] = 700
+    with pytest.raises(InputError, match="not a label map"):
+        spine_report(ct, np.eye(4))
+    with pytest.raises(InputError, match="not a label map"):
+        spine_report(np.full((4, 4, 4), 20.5), np.eye(4))

@@ -112,6 +112,11 @@ def _volume_prompts(args):
         if len(args.box) != 6:
             raise UserError("--box for a volume takes 6 numbers: two opposite corners R A S R A S (mm)")
         a, b = np.asarray(args.box[:3]), np.asarray(args.box[3:])
+        flat = [axis for axis, d in zip("RAS", np.abs(b - a), strict=True) if d == 0]
+        if flat:
+            raise UserError(
+                f"--box has zero size along {', '.join(flat)}: give two opposite corners R A S R A S"
+            )
         roi = Roi(center=(a + b) / 2, size=np.abs(b - a))
     if args.prompts:
         mk = read_markups(args.prompts)
