@@ -160,8 +160,20 @@ def crop_to_low_res(
 class Predictor:
     """Holds one model, caches image embeddings (LRU, memory-bounded) and predicts masks from prompts."""
 
-    def __init__(self, model: SpineSAM, cache_mb: float = 256.0, crop_margin: float | None = "model") -> None:
+    def __init__(
+        self,
+        model: SpineSAM,
+        cache_mb: float = 256.0,
+        crop_margin: float | None = "model",
+        backend: str | None = None,
+    ) -> None:
+        """``backend``: where the image encoder runs, ``"torch"``, ``"openvino"`` or ``"auto"`` (default:
+        OpenVINO when installed, for CPU models; see :mod:`.model.openvino_encoder`)."""
+        from .model.openvino_encoder import resolve_backend
+
         self.model = model
+        self.backend = resolve_backend(model, backend)
+        self._openvino = None
         self.cache_bytes = int(cache_mb * 2**20)
         self.crop_margin = model.info.crop_margin if crop_margin == "model" else crop_margin
         self._cache: OrderedDict[Hashable, _Encoded] = OrderedDict()
@@ -210,8 +222,15 @@ class Predictor:
         x0, y0, x1, y1 = rect
         crop = torch.from_numpy(np.ascontiguousarray(self._image[y0:y1, x0:x1]))
         x, resized = model_input(self.model, crop, self._aspect)
-        with torch.inference_mode():
-            emb, detail = self.model.encode_parts(x)
+        if self.backend == "openvino":
+            if self._openvino is None:
+                from .model.openvino_encoder import OpenVinoEncoder
+
+                self._openvino = OpenVinoEncoder(self.model)
+            emb, detail = self._openvino(x), None
+        else:
+            with torch.inference_mode():
+                emb, detail = self.model.encode_parts(x)
         return _Encoded(emb, rect, resized, tuple(x.shape[-2:]), detail)
 
     def clear_cache(self) -> None:

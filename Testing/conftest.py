@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Model tests compare against torch numbers and train throw-away adapters: they run the encoder on torch
+# (converting every trained adapter to OpenVINO would cost 10-30 s each); test_openvino.py runs OpenVINO.
+os.environ.setdefault("SPINALSAM_BACKEND", "torch")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

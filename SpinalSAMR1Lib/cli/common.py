@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """--model, --checkpoint, --adapter, --device, --crop-margin."""
+    """--model, --checkpoint, --adapter, --device, --backend."""
     from ..model.names import DEFAULT_VERTEBRA_MODEL
     from ..model.registry import DEFAULT_MODEL, MODEL_NAMES
 
@@ -28,6 +28,12 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--adapter", type=Path, help="LoRA/CBAM adapter file (.safetensors) to apply")
     g.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    g.add_argument(
+        "--backend",
+        choices=("auto", "torch", "openvino"),
+        default=None,
+        help="where the image encoder runs on the CPU (default auto: OpenVINO when installed, else torch)",
+    )
 
 
 def add_series_arg(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +66,8 @@ def load_predictor(args: argparse.Namespace, vertebra: bool = False):
     name = args.model
     if vertebra and name is None and args.checkpoint is None and args.adapter is None:
         name = DEFAULT_VERTEBRA_MODEL
-    return Predictor(load_model(name, args.checkpoint, args.adapter, args.device))
+    model = load_model(name, args.checkpoint, args.adapter, args.device)
+    return Predictor(model, backend=getattr(args, "backend", None))
 
 
 def finite_or_none(obj):
