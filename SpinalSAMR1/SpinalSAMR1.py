@@ -909,10 +909,9 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         _, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
         height = {}
         for i in ids:
-            kji = np.argwhere(self.readSegment(segmentationNode, i, volumeNode) > 0)
-            if len(kji):
-                centre = geometry.ijk_to_ras_points(kji.mean(axis=0)[None, ::-1], ijkToRas)[0]
-                height[i] = float(centre[2])  # world S: larger is higher
+            mask = self.readSegment(segmentationNode, i, volumeNode) > 0
+            if mask.any():
+                height[i] = float(geometry.mask_centroid_ras(mask, ijkToRas)[2])  # world S: larger is higher
         if segmentId not in height:
             raise UserError("The segment to name is empty: segment the vertebra first.")
         order = sorted(height, key=height.__getitem__, reverse=True)

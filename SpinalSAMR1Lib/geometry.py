@@ -295,6 +295,15 @@ def roi_to_box(roi: Roi, ijk_to_ras: np.ndarray, frame: ViewFrame) -> tuple[np.n
     return box, (first, last)
 
 
+def mask_centroid_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
+    """(3,) RAS mm of the mean voxel centre of a (k, j, i) mask (the transform is affine, so the mean is
+    taken in voxel space); NaN when the mask is empty."""
+    kji = np.argwhere(np.asarray(mask))
+    if not len(kji):
+        return np.full(3, np.nan)
+    return ijk_to_ras_points(kji.mean(axis=0)[None, ::-1], ijk_to_ras)[0]
+
+
 def label_roi(labels: np.ndarray, label: int, ijk_to_ras: np.ndarray, margin_mm: float = 0.0) -> Roi:
     """RAS-aligned ROI around the full extent of the voxels equal to ``label`` (their centres +- half a
     voxel, corners mapped through ``ijk_to_ras``), grown by ``margin_mm`` on every side."""

@@ -412,13 +412,8 @@ def _claim(walk: _Walk, found: _Found) -> None:
     walk.labels[found.mask & (walk.labels == 0)] = found.pos + 1
 
 
-def _voxel_ras(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
-    kji = np.argwhere(mask)
-    return geo.ijk_to_ras_points(kji[:, ::-1].astype(float), ijk_to_ras)
-
-
 def _centroid(walk: _Walk, mask: np.ndarray) -> np.ndarray:
-    return _voxel_ras(mask, walk.ijk_to_ras).mean(axis=0)
+    return geo.mask_centroid_ras(mask, walk.ijk_to_ras)
 
 
 def _inside_volume(walk: _Walk, point_ras: np.ndarray) -> bool:

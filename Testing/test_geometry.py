@@ -199,3 +199,16 @@ def test_spacing_helpers():
     np.testing.assert_allclose(geo.spacing_kji(m), [3.0, 0.75, 0.5])
     frame = geo.view_frame(m, SHAPE_KJI, "sagittal")
     assert geo.pixel_spacing(m, frame) == (3.0, 0.75)
+
+
+def test_mask_centroid_is_the_mean_of_the_voxel_centres_in_ras():
+    m = geo.make_ijk_to_ras(
+        (0.8, 1.3, 2.5), (10.0, -4.0, 7.0), np.array([[0, -1, 0], [1, 0, 0], [0, 0, -1.0]])
+    )
+    mask = np.zeros((6, 7, 8), bool)
+    mask[1:4, 2, 3:8] = True
+    mask[5, 6, 0] = True
+    kji = np.argwhere(mask)
+    expected = geo.ijk_to_ras_points(kji[:, ::-1].astype(float), m).mean(axis=0)  # voxel by voxel
+    np.testing.assert_allclose(geo.mask_centroid_ras(mask, m), expected, atol=1e-9)
+    assert np.isnan(geo.mask_centroid_ras(np.zeros((2, 2, 2), bool), m)).all()

@@ -124,7 +124,7 @@ def _compare(result, reference, vol) -> None:
         if not theirs.any():
             print(f"{lv.name:<6} {'-':>6} {'-':>11}   (TotalSegmentator has no {lv.name})")
             continue
-        centroid = geo.ijk_to_ras_points(np.argwhere(theirs)[:, ::-1].astype(float), vol.ijk_to_ras).mean(0)
+        centroid = geo.mask_centroid_ras(theirs, vol.ijk_to_ras)
         distance = float(np.linalg.norm(np.array(lv.centroid_ras) - centroid))
         hits += distance <= 20.0
         print(f"{lv.name:<6} {metrics.dice(result.labels == lv.label, theirs):6.3f} {distance:11.1f}")
