@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from . import geometry as geo
 from . import metrics
-from .errors import UserError
+from .errors import InputError, UserError
 from .io import IMAGE_2D_SUFFIXES, Volume, read_image_2d
 from .predictor import Predictor
 
@@ -197,10 +197,19 @@ def evaluate_volume(
 def deepest_point_ras(ref: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray:
     """(3,) RAS of the voxel of a 3D mask farthest from its surface, in mm (the maximum of the Euclidean
     distance transform with the voxel spacing): where a user clicks to mean "this vertebra"."""
-    dist = ndimage.distance_transform_edt(np.pad(ref, 1), sampling=geo.spacing_kji(ijk_to_ras))[
+    # Only the mask's bounding box, padded with one background layer, is transformed (the levels walk calls
+    # this once per vertebra on whole CTs): for a voxel inside, the nearest background voxel outside the
+    # box is never nearer than its projection onto the padding layer, so the distances are exact.
+    ref = np.asarray(ref, bool)
+    kji = np.argwhere(ref)
+    if not len(kji):
+        raise InputError("the mask is empty: it has no deepest point")
+    lo, hi = kji.min(axis=0), kji.max(axis=0) + 1
+    box = ref[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    dist = ndimage.distance_transform_edt(np.pad(box, 1), sampling=geo.spacing_kji(ijk_to_ras))[
         1:-1, 1:-1, 1:-1
     ]
-    k, j, i = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    k, j, i = np.array(np.unravel_index(int(np.argmax(dist)), dist.shape)) + lo
     return geo.ijk_to_ras_points(np.array([[i, j, k]], float), ijk_to_ras)[0]
 
 

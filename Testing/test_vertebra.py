@@ -405,3 +405,19 @@ def test_a_walk_stops_60_mm_from_the_click_on_something_wider_than_a_vertebra(ph
         and width_mm <= 2 * MAX_HALF_EXTENT_MM + 2 * geo.spacing_ijk(ph.ijk_to_ras)[0]
     )
     assert width_mm > 2 * MAX_HALF_EXTENT_MM - 6.0  # it did walk that far on the slab
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_deepest_point_equals_the_whole_volume_distance_transform(seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(20, 50, 3))
+    m = geo.make_ijk_to_ras(tuple(rng.uniform(0.5, 3.0, 3)))
+    ref = ndimage.binary_opening(ndimage.gaussian_filter(rng.random(shape), 2) > 0.5, iterations=1)
+    ref[:, :, : int(rng.integers(0, 10))] = False
+    assert ref.any()
+    if seed % 2:
+        ref[:2] = True  # touching the volume's edge
+    whole = ndimage.distance_transform_edt(np.pad(ref, 1), sampling=geo.spacing_kji(m))[1:-1, 1:-1, 1:-1]
+    k, j, i = np.unravel_index(int(np.argmax(whole)), whole.shape)
+    expected = geo.ijk_to_ras_points(np.array([[i, j, k]], float), m)[0]
+    np.testing.assert_allclose(deepest_point_ras(ref, m), expected)
