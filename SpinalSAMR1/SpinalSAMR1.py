@@ -396,19 +396,16 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         segmentName: str | None = None,
         use: str = "auto",
     ) -> SegmentRequest:
-        if volumeNode is None or volumeNode.GetImageData() is None:
-            raise UserError("Select an input volume first.")
         if view not in geometry.VIEWS:
             raise UserError(f"Unknown view {view!r}; use axial, sagittal or coronal.")
-        array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        array, ijkToRas = self._requestVolume(volumeNode)
         try:
             geometry.view_frame(ijkToRas, array.shape, view)
         except geometry.ObliqueViewError as exc:
             raise UserError(str(exc)) from exc
-        self._cachedVolumeIDs.add(volumeNode.GetID())
         return SegmentRequest(
             volumeNodeID=volumeNode.GetID(),
-            cacheKey=(volumeNode.GetID(), volumeNode.GetImageData().GetMTime()),
+            cacheKey=self._cacheKey(volumeNode),
             array=array,
             ijkToRas=ijkToRas,
             prompts=self.readPrompts(volumeNode, positiveNode, negativeNode, roiNode, use),
@@ -417,6 +414,18 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
             segmentationNodeID=segmentationNode.GetID() if segmentationNode else "",
             segmentName=self.segmentNameFor(segmentName, positiveNode, roiNode),
         )
+
+    def _requestVolume(self, volumeNode):
+        """The input volume's (array, IJK-to-RAS) for a request; its embeddings get cached from now on."""
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            raise UserError("Select an input volume first.")
+        self._cachedVolumeIDs.add(volumeNode.GetID())
+        return self.volumeArrayAndMatrix(volumeNode)
+
+    @staticmethod
+    def _cacheKey(volumeNode) -> tuple:
+        """(node ID, voxel MTime): node IDs restart after a scene close, so the pixels are hashed too."""
+        return (volumeNode.GetID(), volumeNode.GetImageData().GetMTime())
 
     # -- computing (any thread: plain arrays in, arrays out) ------------------------------------------
     def computeSlice(self, request: SegmentRequest):
@@ -785,9 +794,7 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
     def makeLevelsRequest(self, volumeNode, positiveNode=None, levels=(), anchorLevel: str | None = None):
         """A level-by-level request: from the first positive point, named ``anchorLevel`` or by its label
         (e.g. placed with 'add a point on L3'), or by the only level asked for; without a point, automatic."""
-        if volumeNode is None or volumeNode.GetImageData() is None:
-            raise UserError("Select an input volume first.")
-        array, ijkToRas = self.volumeArrayAndMatrix(volumeNode)
+        array, ijkToRas = self._requestVolume(volumeNode)
         pointsWorld, names = self.definedPointsWorld(positiveNode)
         anchor = None
         if len(pointsWorld):
@@ -798,10 +805,9 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
                     "to find the levels automatically."
                 )
             anchor = self.worldToVolume(volumeNode, pointsWorld[:1])[0]
-        self._cachedVolumeIDs.add(volumeNode.GetID())
         return SegmentRequest(
             volumeNodeID=volumeNode.GetID(),
-            cacheKey=(volumeNode.GetID(), volumeNode.GetImageData().GetMTime()),
+            cacheKey=self._cacheKey(volumeNode),
             array=array,
             ijkToRas=ijkToRas,
             prompts=None,
