@@ -20,16 +20,24 @@ PALETTE = np.array(
 
 
 def overlay(
-    gray_0_255: np.ndarray, labels: np.ndarray, alpha: float = 0.45, outline: np.ndarray | None = None
+    gray_0_255: np.ndarray,
+    labels: np.ndarray,
+    alpha: float = 0.45,
+    outline: np.ndarray | None = None,
+    colours: dict[int, tuple[float, float, float]] | None = None,
 ) -> np.ndarray:
     """RGB (rows, cols, 3) uint8: ``labels`` (0 = none) blended over a grey image; ``outline`` (bool)
-    drawn in white, e.g. the reference boundary."""
+    drawn in white, e.g. the reference boundary. ``colours``: label -> RGB 0..1 (e.g. each level's
+    own, ``anatomy.level_color``); labels not in it take the palette by value."""
     g = np.clip(np.asarray(gray_0_255, np.float32), 0, 255)
     rgb = np.repeat(g[..., None], 3, axis=2)
-    lab = np.asarray(labels)
+    lab = np.asarray(labels).astype(int)
     on = lab > 0
-    colours = PALETTE[(lab[on].astype(int) - 1) % len(PALETTE)].astype(np.float32)
-    rgb[on] = (1 - alpha) * rgb[on] + alpha * colours
+    table = PALETTE[(np.arange(lab.max() + 1 if on.any() else 1) - 1) % len(PALETTE)].astype(np.float32)
+    for value, colour in (colours or {}).items():
+        if 0 < value < len(table):
+            table[value] = 255.0 * np.asarray(colour, np.float32)
+    rgb[on] = (1 - alpha) * rgb[on] + alpha * table[lab[on]]
     if outline is not None:
         rgb[outline] = 255.0
     return rgb.astype(np.uint8)

@@ -142,7 +142,7 @@ def _write_overlay(path: Path, vol, result, overwrite: bool) -> None:
     from ..anatomy import level_color
     from ..intensity import BONE_WINDOW, apply_window
     from ..io import write_png
-    from ..overlay import zoom_nearest
+    from ..overlay import overlay, zoom_nearest
     from ..report import MIN_PICTURE_PX_PER_MM
 
     panels = []
@@ -159,15 +159,12 @@ def _write_overlay(path: Path, vol, result, overwrite: bool) -> None:
             )
         else:
             index = frame.num_slices // 2
-        gray = apply_window(geo.extract_slice(vol.array, frame, index), *BONE_WINDOW).astype(float)
-        rgb = np.repeat(gray[..., None], 3, axis=2)
-        labels = geo.extract_slice(result.labels, frame, index)
-        for lv in result.levels:
-            inside = labels == lv.label
-            rgb[inside] = 0.45 * rgb[inside] + 0.55 * 255 * np.array(level_color(lv.name))
+        gray = apply_window(geo.extract_slice(vol.array, frame, index), *BONE_WINDOW)
+        colours = {lv.label: level_color(lv.name) for lv in result.levels}
+        rgb = overlay(gray, geo.extract_slice(result.labels, frame, index), alpha=0.55, colours=colours)
         rows_mm, cols_mm = geo.pixel_spacing(vol.ijk_to_ras, frame)
         scale = max(2.0 / min(rows_mm, cols_mm), MIN_PICTURE_PX_PER_MM)
-        big = zoom_nearest(rgb.astype(np.uint8), rows_mm * scale, cols_mm * scale)
+        big = zoom_nearest(rgb, rows_mm * scale, cols_mm * scale)
         image = Image.fromarray(big)
         draw = ImageDraw.Draw(image)
         for lv in result.levels:
