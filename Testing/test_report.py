@@ -191,3 +191,15 @@ def test_a_ct_given_as_the_label_map_is_refused():
         spine_report(ct, np.eye(4))
     with pytest.raises(InputError, match="not a label map"):
         spine_report(np.full((4, 4, 4), 20.5), np.eye(4))
+
+
+def test_overlay_blends_each_label_in_its_given_colour_else_the_palette():
+    from SpinalSAMR1Lib.overlay import PALETTE, overlay
+
+    gray = np.full((2, 3), 100.0)
+    labels = np.array([[0, 20, 21], [3, 20, 0]])
+    rgb = overlay(gray, labels, alpha=0.5, colours={20: (1.0, 0.0, 0.0)})
+    np.testing.assert_array_equal(rgb[0, 0], [100, 100, 100])
+    np.testing.assert_array_equal(rgb[0, 1], [177, 50, 50])  # 0.5 * 100 + 0.5 * 255 (truncated)
+    np.testing.assert_array_equal(rgb[1, 0], (50 + 0.5 * PALETTE[2].astype(float)).astype(np.uint8))
+    np.testing.assert_array_equal(rgb[0, 2], (50 + 0.5 * PALETTE[20 % 7].astype(float)).astype(np.uint8))
