@@ -34,7 +34,7 @@ def run_levels(args: argparse.Namespace) -> int:
     from ..io import read_volume, write_labelmap
     from ..levels import format_levels, level_range, segment_levels
     from ..volume import Cancelled
-    from .segment import _save_partial, stop_on_ctrl_c
+    from .segment import save_partial, stop_on_ctrl_c
 
     if args.levels is None:
         raise UserError("--anchor goes with --levels (e.g. --levels L1-L5 --anchor L3 R A S)")
@@ -75,7 +75,7 @@ def run_levels(args: argparse.Namespace) -> int:
                 level, point = _anchor(args.anchor)
                 result = segment_levels(vol.array, vol.ijk_to_ras, point, level, levels, **common)
         except Cancelled as exc:
-            return _save_partial(args, exc.partial, vol)
+            return save_partial(args, exc.partial, vol)
     print(format_levels(result))
     write_labelmap(args.output, result.labels, vol, overwrite=args.overwrite)
     write_json(sidecar, result.sidecar(), overwrite=args.overwrite)

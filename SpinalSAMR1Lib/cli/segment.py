@@ -169,7 +169,7 @@ def _run_3d(args) -> int:
                         vol.array, vol.ijk_to_ras, prompts, views=views, stride_mm=args.stride_mm, **common
                     )
             except Cancelled as exc:
-                return _save_partial(args, exc.partial, vol)
+                return save_partial(args, exc.partial, vol)
         if not labels.any():
             print("nothing found at the prompt: the output is empty")
         ml = float(labels.sum()) * float(np.prod(geo.spacing_ijk(vol.ijk_to_ras))) / 1000.0
@@ -202,7 +202,7 @@ def stop_on_ctrl_c():
             signal.signal(signal.SIGINT, previous)
 
 
-def _save_partial(args, partial: np.ndarray, vol) -> int:
+def save_partial(args, partial: np.ndarray, vol) -> int:
     """Interrupted: the output is not written; what was done goes beside it as NAME.partial.EXT."""
     from ..io import write_labelmap
 

@@ -97,9 +97,10 @@ class OpenVinoEncoder:
                     _Embeddings(model).eval(), example_input=example, input=[-1, 3, -1, -1]
                 )
             _save_atomically(ov, converted, folder)
-        config = {"INFERENCE_PRECISION_HINT": "f32"}
-        if threads or torch.get_num_threads():
-            config["INFERENCE_NUM_THREADS"] = int(threads or torch.get_num_threads())
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+        }
         self._compiled = self._core.compile_model(converted, "CPU", config)
 
     def __call__(self, images_b3hw: torch.Tensor) -> torch.Tensor:
