@@ -43,7 +43,7 @@ _UNNAMED_START = 100  # spine positions of an unnamed walk: the seed's, with roo
 _L5 = LEVEL_INDEX["L5"]
 
 
-def find_column(array: np.ndarray, ijk_to_ras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def find_column(array: np.ndarray, ijk_to_ras: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The vertebral body per axial slice where the column has bone: ``(slice indices (N,), body centres
     RAS (N, 3), body bone areas mm^2 (N,))``, smoothed at 1 mm (see the module doc)."""
     frame = geo.view_frame(ijk_to_ras, array.shape, "axial")
