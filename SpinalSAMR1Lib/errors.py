@@ -14,3 +14,15 @@ class InputError(UserError, ValueError):
 
     It is a ``ValueError`` for API callers and a :class:`UserError` for the CLI.
     """
+
+
+class Cancelled(Exception):
+    """The user cancelled a long run (a volume, a vertebra, the levels walk, a background job).
+
+    ``partial``: what was finished before, e.g. the label map of the slices done (None for a job that
+    has nothing to offer).
+    """
+
+    def __init__(self, partial=None, message: str = "cancelled") -> None:
+        super().__init__(message)
+        self.partial = partial

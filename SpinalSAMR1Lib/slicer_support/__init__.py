@@ -4,11 +4,13 @@ Nothing here imports slicer, vtk, qt or torch, so all of it is tested with plain
 - ``worker``: one persistent background thread per kind of work, a results queue the GUI drains.
 - ``undo``: an undo/redo stack of label-array patches and prompt snapshots.
 - ``prompts``: turning MRML prompt data (already in world/volume coordinates) into core types.
+- ``request``: the plain-data request the module's GUI thread hands its worker.
 - ``chat``: reply formatting, help text and the LLM settings kept in Qt settings.
 """
 
 from .chat import HELP_EXAMPLES, LLMSettings, help_text, strip_reasoning, unknown_reply
 from .prompts import roi_from_corners, vertebra_level
+from .request import SegmentRequest
 from .undo import Edit, LabelPatch, PromptChange, SegmentRename, UndoStack, changed_box
 from .worker import Job, SerialWorker
 
@@ -20,6 +22,7 @@ __all__ = [
     "LabelPatch",
     "PromptChange",
     "SegmentRename",
+    "SegmentRequest",
     "SerialWorker",
     "UndoStack",
     "changed_box",

@@ -18,9 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class Cancelled(Exception):
-    """Raised inside a job (by :meth:`Job.check_cancelled`) when the user cancelled it."""
+from ..errors import Cancelled
 
 
 @dataclass(eq=False)
@@ -43,7 +41,7 @@ class Job:
 
     def check_cancelled(self) -> None:
         if self._cancel.is_set():
-            raise Cancelled(self.label or "job")
+            raise Cancelled(message=f"{self.label or 'job'} cancelled")
 
 
 class SerialWorker:
