@@ -97,3 +97,16 @@ def test_a_saved_adapter_records_its_base(tmp_path):
     _, meta = read_adapter(path)
     assert meta["base_digest"] == model.info.base_digest
     assert verify(load_model("spinal", adapter=path, device="cpu"))["adapter"]["ok"]
+
+
+@pytest.mark.parametrize("name", ["spinal", "vertebra"])
+def test_shipped_adapter_keys_are_exactly_what_this_peft_builds(name, tmp_path):
+    """LoRA key names come from peft's module names: a peft release that renamed them would leave
+    shipped weights unused. Every shipped key must load and a re-save must write the same keys."""
+    from SpinalSAMR1Lib.model import save_adapter
+    from SpinalSAMR1Lib.model.names import SHIPPED_ADAPTERS
+
+    shipped, _ = read_adapter(SHIPPED_ADAPTERS[name])
+    resaved, _ = read_adapter(save_adapter(load_model(name, device="cpu"), tmp_path / "again.safetensors"))
+    assert sorted(resaved) == sorted(shipped)
+    assert all(torch.equal(resaved[k], shipped[k]) for k in shipped)

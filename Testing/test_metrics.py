@@ -241,13 +241,14 @@ def test_summarize_degenerate_inputs():
     assert empty.n == 0 and empty.dropped == 0
 
 
-# ---------------------------------------------------------------- optional cross-check with medpy
+# ---------------------------------------------------------------- cross-check with medpy (in the test extra)
 
 
 @pytest.mark.parametrize("shape,spacing", CASES)
-def test_against_medpy_if_installed(shape, spacing):
-    medpy = pytest.importorskip("medpy")
-    binary = pytest.importorskip("medpy.metric.binary")
+def test_against_medpy(shape, spacing):
+    import medpy
+    import medpy.metric.binary as binary
+
     a, b = _blob(shape, 31), _blob(shape, 32)
     d_ab, d_ba = surface_distances(a, b, spacing)
     ours_msd = mean_surface_distance(a, b, spacing)
