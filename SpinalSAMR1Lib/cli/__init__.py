@@ -18,10 +18,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _StageParser(_Parser):
+    """For the stages of a training recipe: a usage error is the recipe's, raised as a UserError."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
+def build_parser(stage: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; ``stage``: usage errors raise UserError instead of exiting."""
     import importlib
 
-    parser = _Parser(
+    parser = (_StageParser if stage else _Parser)(
         prog="spinalsam-r1",
         description="Prompt-driven spine CT segmentation (SAM + LoRA + CBAM) and chat commands.",
     )

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import UserError
+
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """--model, --checkpoint, --adapter, --device, --backend."""
@@ -91,3 +93,45 @@ def write_json(path: Path, data, overwrite: bool = False) -> None:
 
 def fmt(value: float, digits: int = 4) -> str:
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """--config/--dry-run: run a training recipe (SpinalSAMR1Lib.training.recipe) instead of one run."""
+    p.add_argument(
+        "--config",
+        metavar="RECIPE",
+        help="run the stages of a training recipe (a .toml file, or a shipped one by name: spinal, vertebra) "
+        "instead of the options below; {data} in it is --data",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --config: print the stages' commands only")
+
+
+def run_recipe(args: argparse.Namespace, command: str) -> int:
+    """Run each stage of ``args.config`` through ``command``'s own parser and function, in turn."""
+    import shlex
+
+    from ..training.recipe import load_recipe
+    from . import build_parser
+
+    recipe = load_recipe(args.config, args.data)
+    if recipe.command != command:
+        raise UserError(
+            f"{recipe.path} is a recipe of {recipe.command}: run spinalsam-r1 {recipe.command} --config"
+        )
+    device = ["--device", args.device] if getattr(args, "device", None) else []
+    for n, argv in enumerate(recipe.stages, 1):
+        print(
+            f"stage {n} of {len(recipe.stages)}: spinalsam-r1 {command} {shlex.join(argv + device)}",
+            flush=True,
+        )
+        try:
+            stage = build_parser(stage=True).parse_args([command, *argv, *device])
+        except UserError as exc:
+            raise UserError(f"{recipe.path} stage {n}: {exc}") from exc
+        if stage.config:
+            raise UserError(f"{recipe.path}: a stage cannot name another recipe")
+        if not args.dry_run:
+            code = stage.func(stage)
+            if code:
+                return code
+    return 0

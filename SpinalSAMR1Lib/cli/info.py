@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
             r = report[part]
             print(f"  {part}: {r['path']}")
             print(f"    ok: {r['ok']}" + (f", matched keys: {r['matched']}" if "matched" in r else ""))
+            made = {k: r[k] for k in ("recipe", "code_version", "base_digest") if r.get(k)}
+            if made:
+                print("    made by: " + ", ".join(f"{k} {v}" for k, v in made.items()))
             for key in ("missing", "unexpected", "shape_mismatch"):
                 if r.get(key):
                     shown = r[key] if args.keys else r[key][:5]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from .common import add_recipe_args, run_recipe
 
 
 def register(sub) -> None:
@@ -96,6 +97,13 @@ def register(sub) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--export", type=Path, help="copy the best adapter to this path at the end")
     p.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="data folder of a recipe (default: %(default)s)",
+    )
+    add_recipe_args(p)
     p.set_defaults(func=run)
 
 
@@ -113,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         train,
     )
 
+    if args.config:
+        return run_recipe(args, "train")
     if not args.slices and not args.volume:
         raise UserError("give training data: --slices and/or --volume")
     if (args.out / "state.pt").exists() and not args.resume:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from .common import add_recipe_args, run_recipe
 
 
 def register(sub) -> None:
@@ -52,6 +53,7 @@ def register(sub) -> None:
     )
     p.add_argument("--export", type=Path, help="copy the final adapter to this path")
     p.add_argument("--overwrite", action="store_true", help="let --export replace an existing file")
+    add_recipe_args(p)
     p.set_defaults(func=run)
 
 
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.vertebra_fit import VertebraConfig
     from ..training.vertebra_fit import run as run_training
 
+    if args.config:
+        return run_recipe(args, "train-vertebra")
     if not args.data.is_dir():
         raise UserError(f"--data: no such folder: {args.data}")
     if args.export and args.export.exists() and not args.overwrite:

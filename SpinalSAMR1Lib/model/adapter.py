@@ -14,6 +14,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import UserError
+from ..provenance import code_version
 from .lora import LoraSettings, inject_lora
 from .spine_sam import SpineSAM, is_added_parameter
 
@@ -147,6 +148,7 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
         "input_area": json.dumps(info.input_area),
         "max_upscale": json.dumps(info.max_upscale),
         "extra": json.dumps(extra or {}),
+        "code_version": code_version(),
         **base_identity(model),
     }
     target = Path(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -96,6 +97,8 @@ def verify(
             "path": str(ada),
             "backbone": meta.get("backbone"),
             "base_digest": base or None,
+            "recipe": json.loads(meta.get("extra", "{}") or "{}").get("recipe"),
+            "code_version": meta.get("code_version"),  # absent in adapters saved before it was recorded
             "tensors": len(tensors),
             "missing": missing,
             "unexpected": unknown,

@@ -429,10 +429,11 @@ def train(
         log(
             f"epoch {epoch + 1}: loss {np.mean(losses):.4f}; val {json.dumps({k: round(v, 4) for k, v in val.items()})}; {elapsed:.1f} min"
         )
-        save_adapter(model, out / "last.safetensors", extra={"epoch": epoch})
+        provenance = {"recipe": "train", "config": asdict(cfg), "epoch": epoch}
+        save_adapter(model, out / "last.safetensors", extra=provenance)
         if val["box_mean"] > best or not val_samples:
             best = val["box_mean"]
-            save_adapter(model, out / "best.safetensors", extra={"epoch": epoch, "val": val})
+            save_adapter(model, out / "best.safetensors", extra={**provenance, "val": val})
         _save_state(state_path, model, optimizer, epoch, history)
         (out / "history.json").write_text(json.dumps(history, indent=2))
         plot_curves(history, out / "curves.png")
