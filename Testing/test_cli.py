@@ -21,6 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -48,6 +49,7 @@ def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra,message",
     [
@@ -74,6 +76,7 @@ def test_bad_2d_boxes_and_devices_give_one_line_and_exit_2(extra, message, tmp_p
     assert "Traceback" not in proc.stderr and not (tmp_path / "m.png").exists()
 
 
+@pytest.mark.slow
 def test_train_refuses_to_replace_an_export_before_training(tmp_path):
     """An existing --export file is named at once (not after an hour of training) and kept."""
     existing = tmp_path / "spinal.safetensors"
@@ -113,6 +116,7 @@ def test_every_command_has_help():
         assert exit_info.value.code == 0
 
 
+@pytest.mark.slow
 def test_evaluate_writes_json_with_means(shared_data, tmp_path, capsys):
     root = shared_data / "spine_ct_slices" / "axial"
     images, masks = tmp_path / "image", tmp_path / "mask"
@@ -147,6 +151,7 @@ def test_evaluate_writes_json_with_means(shared_data, tmp_path, capsys):
     )  # exists
 
 
+@pytest.mark.slow
 def test_segment_volume_output_is_aligned_with_the_input(shared_data, tmp_path):
     """A box around L1 (label 31) of the TotalSegmentator example, in RAS mm, gives labels on L1."""
     root = shared_data / "totalseg_example"
@@ -180,6 +185,7 @@ def test_segment_volume_output_is_aligned_with_the_input(shared_data, tmp_path):
     assert (seg.array[inside] == 31).mean() > 1.5 * (seg.array[in_roi] == 31).mean()
 
 
+@pytest.mark.slow
 def test_segment_2d_png(shared_data, tmp_path):
     image = shared_data / "spine_ct_slices" / "axial" / "image" / "Case1_10.png"
     out = tmp_path / "m.png"
@@ -191,6 +197,7 @@ def test_segment_2d_png(shared_data, tmp_path):
     assert _run("segment", str(image), "-o", str(out), "--box", "1", "2", "3", "4").returncode == 2  # exists
 
 
+@pytest.mark.slow
 def test_demo_finds_names_and_reports_vertebrae_of_a_real_ct(tmp_path, capsys, shared_data):
     """The demo's code path on a crop of its own CT (L3-L5, to keep CI short), compared with
     TotalSegmentator's labels cropped alike; the full demo is the README's first command."""
@@ -231,12 +238,14 @@ def test_demo_finds_names_and_reports_vertebrae_of_a_real_ct(tmp_path, capsys, s
     assert main(argv) == 2  # results there: refused without --overwrite
 
 
+@pytest.mark.slow
 def test_info_prints_device_and_verification(capsys):
     assert main(["info", "--model", "litemedsam"]) == 0
     text = capsys.readouterr().out
     assert "device" in text and "ok: True" in text
 
 
+@pytest.mark.slow
 def test_python_api_is_lazy_and_documented():
     code = (
         "import sys, SpinalSAMR1Lib as s; assert 'torch' not in sys.modules; print(s.__all__); "

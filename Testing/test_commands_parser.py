@@ -338,6 +338,7 @@ def _random_text(rng: random.Random) -> str:
     return " ".join(parts)
 
 
+@pytest.mark.slow
 def test_never_raises_and_always_returns_valid_actions_on_random_input():
     rng = random.Random(20261122)
     for _ in range(3000):

@@ -30,6 +30,7 @@ def lite_encoder(lite_model):
     tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
 
 
+@pytest.mark.slow
 def test_taps_are_the_encoders_own_stage0_maps(lite_encoder):
     """encode_with_taps gives the same embedding as the plain forward, and its taps are stage 0's
     full-resolution features and output folded with the right (rows, cols)."""
@@ -48,6 +49,7 @@ def test_taps_are_the_encoders_own_stage0_maps(lite_encoder):
     torch.testing.assert_close(stage0[0, :, 3, 5], ref_tokens[0, 3 * 82 + 5])
 
 
+@pytest.mark.slow
 def test_new_detail_branch_leaves_the_model_unchanged_until_it_learns(tmp_path):
     model = load_model("litemedsam")
     x = _tall_input()
@@ -79,6 +81,7 @@ def test_new_detail_branch_leaves_the_model_unchanged_until_it_learns(tmp_path):
     assert pred.predict(box=np.array([20, 30, 150, 280])).mask.shape == (300, 200)
 
 
+@pytest.mark.slow
 def test_detail_branch_needs_litemedsam_and_a_matching_grid():
     with pytest.raises(UserError, match="litemedsam"):
         build_backbone("vit_b").add_detail()
@@ -86,6 +89,7 @@ def test_detail_branch_needs_litemedsam_and_a_matching_grid():
         DetailBranch().refine(torch.zeros(1, 32, 8, 8), torch.zeros(1, 16, 4, 4))
 
 
+@pytest.mark.slow
 def test_split_taps_equal_the_inference_taps():
     model = prepare_model(
         TrainConfig(lora_layers=("layers.3",), input_fit="area", use_detail=True, device="cpu")
@@ -100,6 +104,7 @@ def test_split_taps_equal_the_inference_taps():
     torch.testing.assert_close(stage0, ref_stage0)
 
 
+@pytest.mark.slow
 def test_training_from_an_adapter_with_the_detail_branch(tmp_path):
     """A run can start from an adapter (its LoRA kept, not injected twice) and learn the detail branch."""
     init = prepare_model(TrainConfig(lora_layers=("layers.3",), input_fit="area", device="cpu"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from SpinalSAMR1Lib.commands.schema import ACTION_NAMES
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(st.text(max_size=300))
 def test_any_text_gives_a_schema_valid_list_and_never_raises(text):
@@ -31,6 +33,7 @@ _WORDS = st.sampled_from(
 )  # fmt: skip
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(_WORDS, max_size=12).map(" ".join))
 def test_command_like_text_gives_a_schema_valid_list(text):
@@ -45,6 +48,7 @@ _JSON = st.recursive(
 )
 
 
+@pytest.mark.slow
 @FAST
 @given(_JSON)
 def test_random_json_replies_yield_only_schema_actions(obj):
@@ -86,6 +90,7 @@ def _grids(draw):
     return geo.make_ijk_to_ras(spacing, origin, q), shape
 
 
+@pytest.mark.slow
 @FAST
 @given(
     _grids(), st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=5)
@@ -97,6 +102,7 @@ def test_ijk_ras_round_trip_on_any_grid(grid, fractions):
     np.testing.assert_allclose(back, ijk, atol=1e-6)
 
 
+@pytest.mark.slow
 @FAST
 @given(_grids(), st.sampled_from(geo.VIEWS), st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)))
 def test_slice_coordinates_round_trip_in_every_view_that_is_not_oblique(grid, view, fraction):

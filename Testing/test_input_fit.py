@@ -26,6 +26,7 @@ def area_model(lite_model):
     tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
 
 
+@pytest.mark.slow
 def test_tinyvit_at_256_is_the_vendored_forward(lite_model):
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -34,6 +35,7 @@ def test_tinyvit_at_256_is_the_vendored_forward(lite_model):
     torch.testing.assert_close(ours, reference, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_tinyvit_takes_tall_inputs_and_rejects_odd_sizes(lite_model):
     x = torch.rand(1, 3, 380, 160)
     with torch.no_grad():
@@ -44,6 +46,7 @@ def test_tinyvit_takes_tall_inputs_and_rejects_odd_sizes(lite_model):
     tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
 
 
+@pytest.mark.slow
 def test_grid_decoder_matches_the_square_decoder_on_a_square_grid(lite_model):
     """On the 64 x 64 grid, the general path (prompt rescaling, cropped positional encoding, dense
     no-mask embedding) must reproduce SAM's own decoding."""
@@ -70,6 +73,7 @@ def test_area_fit_resize_rule():
     assert max(resized_shape(2000, 50, 256, fit="area")) <= 512
 
 
+@pytest.mark.slow
 def test_area_fit_maps_masks_back_to_image_pixels(area_model, shared_data):
     """A tall slice (the axial vertebra above a blank copy): the area-fit encoder input is tall, and
     the mask lands on the vertebra's pixels, agreeing with the square fit."""
@@ -96,6 +100,7 @@ def test_area_fit_maps_masks_back_to_image_pixels(area_model, shared_data):
     assert metrics.dice(refined.mask[: ref.shape[0]], ref) > 0.7
 
 
+@pytest.mark.slow
 def test_area_budget_scales_the_input_and_travels_with_the_adapter(tmp_path):
     """--input-area 1.5: the encoder input of a tall crop holds ~1.5 x the square's pixels (proportions
     kept, extreme strips still capped), the adapter records the budget and its predictor uses it."""

@@ -30,6 +30,7 @@ def test_nifti_is_read_in_ras(shared_data):
     np.testing.assert_allclose(np.diag(vol.ijk_to_ras)[:3], [3.0, 3.0, 3.0], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_real_dicom_labels_land_on_bone_only_when_aligned_physically(shared_data):
     """example_seg_dicom.nii.gz has another direction/origin than the DICOM series: T12 (32) and T11 (33)
     lie on bone after resampling by physical position, and on air/soft tissue by array index."""

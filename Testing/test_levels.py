@@ -49,6 +49,7 @@ def _truth(phantom, name):
     return phantom.labels == phantom.label_value(name)
 
 
+@pytest.mark.slow
 def test_one_named_click_gives_every_level_named_and_separate(phantom):
     seen = []
     result = _run(phantom, progress=lambda d, t: seen.append((d, t)))
@@ -150,6 +151,7 @@ def test_the_column_and_seed_lie_in_the_vertebral_bodies(phantom):
     assert phantom.labels[k, j, i] > 0
 
 
+@pytest.mark.slow
 def test_auto_levels_names_the_lowest_vertebra_l5_unconfirmed(phantom):
     result = segment_levels_auto(
         phantom.image, phantom.ijk_to_ras, predictor=VertebraOracle(phantom), cache_key="ct"
@@ -181,6 +183,7 @@ def _oracle_cli(monkeypatch, phantom):
     )
 
 
+@pytest.mark.slow
 def test_cli_levels_from_an_anchor_writes_the_label_map_and_its_sidecar(
     phantom, phantom_ct, tmp_path, monkeypatch, capsys
 ):
@@ -239,6 +242,7 @@ def test_cli_levels_refuses_to_replace_an_existing_sidecar(phantom_ct, tmp_path,
 
 
 # -- the shipped model on a real CT -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_model_walks_a_real_ct_level_by_level(shared_data, vertebra_predictor):
     ct = read_volume(shared_data / "verse" / "sub-verse008_ct.nii.gz")
     seg = read_volume(shared_data / "verse" / "sub-verse008_seg-vert_msk.nii.gz").array

@@ -61,6 +61,7 @@ def test_checkpoint_wrappers_and_prefixes_are_unwrapped(tmp_path):
         read_state_dict(tmp_path / "b.pth")
 
 
+@pytest.mark.slow
 def test_wrong_checkpoint_for_model_is_a_clear_error(tmp_path, lite_model):
     path = tmp_path / "lite.pth"
     torch.save(lite_model.state_dict(), path)
@@ -75,6 +76,7 @@ def test_wrong_checkpoint_for_model_is_a_clear_error(tmp_path, lite_model):
         load_model("litemedsam", checkpoint=path)
 
 
+@pytest.mark.slow
 def test_vit_b_checkpoint_round_trip_and_medsam_normalisation(tmp_path):
     """A segment-anything ViT-B state dict (random weights, real key set) loads; a file named like
     MedSAM's gets [0, 1] normalisation, SAM's gets ImageNet statistics."""
@@ -90,6 +92,7 @@ def test_vit_b_checkpoint_round_trip_and_medsam_normalisation(tmp_path):
     assert logits.shape == (2, 1, 256, 256) and iou.shape == (2, 1)
 
 
+@pytest.mark.slow
 def test_lora_and_cbam_leave_an_untrained_model_unchanged(lite_model):
     x = _image(lite_model)
     with torch.no_grad():
@@ -113,6 +116,7 @@ def test_cbam_attends_when_its_gate_opens():
     assert y.shape == x.shape and not torch.allclose(y, x)
 
 
+@pytest.mark.slow
 def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     torch.manual_seed(0)
     model = load_model("litemedsam")
@@ -149,6 +153,7 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
     assert report["adapter"]["ok"] and report["adapter_parameters"] > 0
 
 
+@pytest.mark.slow
 def test_adapter_for_another_backbone_is_refused(tmp_path):
     model = load_model("litemedsam")
     model.add_cbam()
@@ -176,6 +181,7 @@ def test_unknown_model_name_and_unavailable_cuda():
             load_model("litemedsam", device="cuda")
 
 
+@pytest.mark.slow
 def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, lite_model):
     """On a validation slice (held back from training) the spinal model segments the sagittal spine far
     better than zero-shot LiteMedSAM from the same tight box."""
@@ -195,6 +201,7 @@ def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, l
     assert d_spinal > 0.85 and d_spinal > d_base + 0.1
 
 
+@pytest.mark.slow
 def test_shipped_vertebra_model_segments_one_vertebra_where_spinal_fills_the_box(shared_data):
     """The vertebra model (default of the 3D mode) answers a vertebra's box with that vertebra alone: on
     the mid-sagittal slice of L3 of a development CT (one it was trained on: this checks the shipped file,

@@ -48,6 +48,7 @@ def test_backend_choice(monkeypatch):
         resolve_backend(_fake(detail=True), "openvino")
 
 
+@pytest.mark.slow
 def test_embeddings_match_torch_on_square_and_area_fit_inputs(spinal_model, private_cache):
     encoder = OpenVinoEncoder(spinal_model)
     # 256: windows padded at every stage; 224: none padded (56, 28, 14 tokens are multiples of 7)
@@ -61,6 +62,7 @@ def test_embeddings_match_torch_on_square_and_area_fit_inputs(spinal_model, priv
     assert (private_cache / model_digest(spinal_model) / "encoder.xml").is_file()
 
 
+@pytest.mark.slow
 def test_masks_match_torch_on_development_slices(spinal_model, shared_data, private_cache):
     torch_p = Predictor(spinal_model, backend="torch")
     ov_p = Predictor(spinal_model, backend="openvino")
@@ -78,6 +80,7 @@ def test_masks_match_torch_on_development_slices(spinal_model, shared_data, priv
     assert min(dices) >= 0.998, dices
 
 
+@pytest.mark.slow
 def test_the_cache_is_keyed_by_every_weight(spinal_model, lite_model, private_cache):
     OpenVinoEncoder(spinal_model)
     first = sorted(p.name for p in private_cache.iterdir())

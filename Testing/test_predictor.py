@@ -17,6 +17,7 @@ def axial(shared_data):
     return read_image_2d(root / "image" / "Case1_10.png"), read_image_2d(root / "mask" / "Case1_10.png") > 0
 
 
+@pytest.mark.slow
 def test_box_prompt_segments_the_vertebra(lite_predictor, axial):
     image, ref = axial
     lite_predictor.set_image(image)
@@ -26,6 +27,7 @@ def test_box_prompt_segments_the_vertebra(lite_predictor, axial):
     assert 0.0 < pred.score <= 1.2 and pred.logits.shape == ref.shape
 
 
+@pytest.mark.slow
 def test_embeddings_are_cached_and_results_deterministic(lite_predictor, axial):
     image, ref = axial
     calls = []
@@ -43,6 +45,7 @@ def test_embeddings_are_cached_and_results_deterministic(lite_predictor, axial):
     assert not np.array_equal(a.mask, b.mask) or metrics.dice(a.mask, b.mask) > 0.9
 
 
+@pytest.mark.slow
 def test_cache_is_bounded(lite_model):
     from SpinalSAMR1Lib.predictor import Predictor
 
@@ -54,6 +57,7 @@ def test_cache_is_bounded(lite_model):
     assert len(pred._cache) == 2
 
 
+@pytest.mark.slow
 def test_refinement_with_previous_logits_and_negative_point(lite_predictor, axial):
     image, ref = axial
     lite_predictor.set_image(image)
@@ -67,6 +71,7 @@ def test_refinement_with_previous_logits_and_negative_point(lite_predictor, axia
     assert metrics.dice(second.mask, ref) > 0.6
 
 
+@pytest.mark.slow
 def test_crop_mode_encodes_around_the_box(lite_model, axial):
     from SpinalSAMR1Lib.predictor import Predictor
 
@@ -81,6 +86,7 @@ def test_crop_mode_encodes_around_the_box(lite_model, axial):
     assert not out.mask[:y0].any() and not out.mask[y1:].any()
 
 
+@pytest.mark.slow
 def test_stretched_crop_maps_back_to_the_image_frame(lite_model, axial):
     """A model that stretches tall crops must still return the mask at the right image pixels: a tall
     slice (the axial one stacked with a blank copy) gives the same mask in the vertebra's half."""
@@ -103,6 +109,7 @@ def test_stretched_crop_maps_back_to_the_image_frame(lite_model, axial):
     assert metrics.dice(out.mask[: ref.shape[0]], ref) > 0.7
 
 
+@pytest.mark.slow
 def test_non_square_pixels_keep_physical_proportions(lite_model, axial):
     """A slice stored with 2x taller pixels, predicted with its spacing, matches the square-pixel result."""
     from SpinalSAMR1Lib.predictor import Predictor
@@ -143,6 +150,7 @@ def test_usage_errors(lite_model):
         pred.set_image(np.zeros((4, 4, 4)))
 
 
+@pytest.mark.slow
 def test_features_at_samples_the_embedding_cell_under_a_pixel(lite_predictor, axial):
     image, _ = axial  # 512 x 512: the whole slice is encoded at 256 x 256, a 64 x 64 embedding
     lite_predictor.set_image(image)

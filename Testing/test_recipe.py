@@ -58,6 +58,7 @@ def test_bad_recipes_are_refused_with_one_line(tmp_path, capsys):
     assert "train-vertebra" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_two_stage_recipe_trains_resumes_and_the_adapter_records_how(tmp_path):
     """A tiny recipe on a synthetic slice folder: stage 2 resumes stage 1; the exported adapter names
     its recipe, its configuration, its base weights and the code that made it."""

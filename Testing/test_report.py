@@ -113,6 +113,7 @@ def _wedge(labels: np.ndarray, value: int, m: np.ndarray, anterior_loss: float) 
     return out
 
 
+@pytest.mark.slow
 def test_a_wedge_made_from_a_real_vertebra_is_flagged_and_the_original_is_not(verse008):
     ct, labels = verse008
     before = {r["level"]: r for r in spine_report(labels, ct.ijk_to_ras, ct.array)["vertebrae"]}
@@ -138,6 +139,7 @@ def test_real_lumbar_bodies_have_plausible_heights_and_hu(verse008):
         assert 50.0 <= r["body_hu_mean"] <= 300.0
 
 
+@pytest.mark.slow
 def test_report_files_and_cli(verse008, tmp_path, capsys):
     ct, labels = verse008
     ct_path, seg_path = tmp_path / "ct.nii.gz", tmp_path / "seg.nii.gz"

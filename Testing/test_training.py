@@ -45,6 +45,7 @@ def test_prompt_simulation_stays_valid():
     assert pr.correction_point(mask, mask) is None
 
 
+@pytest.mark.slow
 def test_encoder_split_caches_frozen_stages_and_is_exact():
     model = load_model("litemedsam")
     inject_lora(model.image_encoder, LoraSettings(rank=2, layers=("layers.3",)))
@@ -72,6 +73,7 @@ def _tiny_config(tmp_path, **settings) -> TrainConfig:
     )
 
 
+@pytest.mark.slow
 def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     image, mask = _blobs()
     samples = [Sample(f"axial/{i}", "axial", image, mask) for i in range(2)]
@@ -103,6 +105,7 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     assert model.info.adapter and model.cbam is not None and model.info.max_stretch == 1.5
 
 
+@pytest.mark.slow
 def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
     """--frozen-norm: BatchNorm runs on its stored statistics in training, so they do not move (the
     model trained is the one inference runs) while LoRA still learns."""
@@ -117,6 +120,7 @@ def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
     assert any(v.abs().max() > 0 for k, v in tensors.items() if "lora_B" in k)  # LoRA B starts at zero
 
 
+@pytest.mark.slow
 def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
     """--init-adapter with more --lora-layers than the adapter has: its LoRA is kept, the missing stages get
     zero-started LoRA (the model starts as the adapter's), and the saved file carries both."""
@@ -149,6 +153,7 @@ def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
         prepare_model(TrainConfig(init_adapter=str(init_path), lora_layers=(), device="cpu"))
 
 
+@pytest.mark.slow
 def test_area_fit_training_batches_inputs_of_different_shapes(tmp_path):
     """With inputs shaped like their crops, a batch mixes sizes: each runs on its own and the adapter
     records the fit, so the loaded model encodes the same way."""
@@ -194,6 +199,7 @@ def test_soft_low_res_target_keeps_the_boundary_between_grid_cells():
     assert dice_after_upsampling(soft) > 0.99
 
 
+@pytest.mark.slow
 def test_instance_samples_keep_their_box_and_may_have_an_empty_target(tmp_path):
     """A sample with its own box (one vertebra; a neighbour inside the box is background) trains on that
     box; an empty target ("nothing here") is kept and trained, where a sample without a box is dropped."""

@@ -88,6 +88,7 @@ def test_crop_keeps_its_physical_minimum_on_thick_columns():
 
 
 # -- the 3D mode -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_roi_gives_one_object_inside_the_roi(phantom, lite_predictor):
     ref = phantom.labels == phantom.label_value("L3")
     roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras, margin_mm=4.0)
@@ -194,6 +195,7 @@ def test_a_negative_stride_is_refused(phantom):
         )
 
 
+@pytest.mark.slow
 def test_click_with_the_model_keeps_the_clicked_object(phantom, vertebra_predictor):
     ref, click = _click(phantom)
     out = segment_vertebra(
@@ -207,6 +209,7 @@ def test_click_with_the_model_keeps_the_clicked_object(phantom, vertebra_predict
     assert len(planes) >= 3 and np.all(np.diff(planes) == 1)
 
 
+@pytest.mark.slow
 def test_click_result_is_the_same_when_the_volume_is_stored_flipped_or_tilted(phantom, vertebra_predictor):
     """Flipped storage (LPS-like) and an 8-degree tilt (a gantry tilt): the same voxels, other matrices;
     the click is placed at the same anatomy in world coordinates, and the answer on the input's grid is
@@ -237,6 +240,7 @@ def test_click_result_is_the_same_when_the_volume_is_stored_flipped_or_tilted(ph
     assert base.any()
 
 
+@pytest.mark.slow
 def test_cancel_raises_with_the_partial_mask(phantom, lite_predictor):
     roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
     calls = []
@@ -260,6 +264,7 @@ def test_a_cancelled_sweep_keeps_the_slices_it_finished(phantom):
     assert 1 <= len(planes) <= 3  # what was done, not an empty mask
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_no_output_but_keeps_the_partial_result(phantom, phantom_files, tmp_path, monkeypatch):
     import signal
 
@@ -323,6 +328,7 @@ def test_deepest_point_is_the_centre_of_a_box_in_mm():
 
 
 # -- evaluation and CLI -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_evaluate_volume_scores_each_vertebra_from_a_click(phantom_files, tmp_path, capsys):
     ct, seg = phantom_files
     out = tmp_path / "eval.json"
@@ -335,6 +341,7 @@ def test_evaluate_volume_scores_each_vertebra_from_a_click(phantom_files, tmp_pa
     assert main(["evaluate", "--volume", str(ct), "--labels", str(seg), "--label-ids", "9", "--model", "litemedsam"]) == 2  # fmt: skip
 
 
+@pytest.mark.slow
 def test_segment_from_one_click_writes_the_whole_vertebra(phantom, phantom_files, tmp_path):
     ct, _ = phantom_files
     _, click = _click(phantom)

@@ -21,6 +21,7 @@ def _l3(ph):
     return ph.labels == ph.label_value("L3")
 
 
+@pytest.mark.slow
 def test_roi_range_segments_the_vertebra_inside_its_slices(phantom, lite_predictor):
     ref = _l3(phantom)
     roi = label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
@@ -41,6 +42,7 @@ def test_roi_range_segments_the_vertebra_inside_its_slices(phantom, lite_predict
     assert seen[-1][0] == seen[-1][1] == len(k_ref)
 
 
+@pytest.mark.slow
 def test_result_does_not_depend_on_how_the_volume_is_stored(phantom, lite_predictor):
     """The same anatomy stored flipped along i and k, with the matching matrix, gives the same labels
     (mapped back), because slices are taken in display orientation and prompts in RAS."""
@@ -59,6 +61,7 @@ def test_result_does_not_depend_on_how_the_volume_is_stored(phantom, lite_predic
     assert a.any()
 
 
+@pytest.mark.slow
 def test_propagation_from_one_point_walks_both_ways_and_stops(phantom, lite_predictor):
     ref = _l3(phantom)
     frame = geo.view_frame(phantom.ijk_to_ras, ref.shape, "axial")
@@ -82,6 +85,7 @@ def test_propagation_from_one_point_walks_both_ways_and_stops(phantom, lite_pred
     assert first <= k.min() and k.max() <= last
 
 
+@pytest.mark.slow
 def test_segment_slice_uses_points_on_that_slice_only(phantom, lite_predictor):
     frame = geo.view_frame(phantom.ijk_to_ras, phantom.image.shape, "axial")
     roi = label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
@@ -102,6 +106,7 @@ def test_segment_slice_uses_points_on_that_slice_only(phantom, lite_predictor):
         )
 
 
+@pytest.mark.slow
 def test_cancel_raises_with_the_partial_result(phantom, lite_predictor):
     roi = label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
     calls = iter([False, False, True])
