@@ -257,3 +257,28 @@ def test_python_api_is_lazy_and_documented():
     assert all(
         f"ss.{name}(" in readme for name in ("segment_levels", "segment_levels_auto", "segment_vertebra")
     )
+
+
+@pytest.mark.slow
+def test_bench_interactive_times_every_step_with_ratios_from_one_run(tmp_path, capsys):
+    """The benchmark's shape, not its speed: every figure measured, positive, and its ratio reported."""
+    from SpinalSAMR1Lib.io import write_volume
+    from SpinalSAMR1Lib.phantom import make_lumbar_phantom
+
+    phantom = make_lumbar_phantom(seed=3)
+    write_volume(tmp_path / "ct.nii.gz", phantom.image, phantom.ijk_to_ras)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "interactive", "--ct", str(tmp_path / "ct.nii.gz"), "--backends", "torch", "--json", str(out)]) == 0  # fmt: skip
+    report = json.loads(out.read_text())
+    seconds = report["seconds"]["torch"]
+    for name in (
+        "click on a seen slice, p95",
+        "first click on a new slice, p50",
+        "one vertebra in 3D from a click",
+    ):
+        assert seconds[name] > 0 and report["ratios"]["torch"][name] == pytest.approx(1.0)
+    assert seconds["click on a seen slice, p95"] >= seconds["click on a seen slice, p50"]
+    assert report["peak_rss_mb"] > 0 and "click on a seen slice, p95" in capsys.readouterr().out
+    assert (
+        main(["bench", "interactive", "--ct", str(tmp_path / "ct.nii.gz"), "--json", str(out)]) == 2
+    )  # exists
