@@ -28,6 +28,26 @@ def _create_beside(path: Path, suffix: str) -> Path:
     raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
+def check_writable(target: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse, before any work is done, an output that could not be written: it exists and ``overwrite``
+    is False, it is a folder, or its folder cannot be created or written (a UserError naming why).
+    Nothing is left behind: the probe file is removed again and no folder is created."""
+    path = Path(target)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the output a file name")
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {path}: {folder} is a file, not a folder")
+    try:
+        _create_beside(folder / path.name, "").unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {folder} is not writable ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike, overwrite: bool = False, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path to write; on success it becomes ``target`` (ordinary permissions).
@@ -43,6 +63,11 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = False, suffix: str 
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a lost mount: the old file stays; the message names the file
+        tmp.unlink(missing_ok=True)
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -106,6 +106,26 @@ def slice_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     return sorted(pairs, key=lambda pair: _natural_key(pair[0].name))
 
 
+def check_pair_sizes(pairs: list[tuple[Path, Path]]) -> None:
+    """Refuse, from the files' headers (no pixels read, no model needed), a pair whose image and mask
+    differ in size or a file that is not an image."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    for image_path, mask_path in pairs:
+        sizes = []
+        for path in (image_path, mask_path):
+            reader.SetFileName(str(path))
+            try:
+                reader.ReadImageInformation()
+            except RuntimeError:
+                raise UserError(f"cannot read image {path}") from None
+            sizes.append(tuple(reader.GetSize()))
+        if sizes[0][:2] != sizes[1][:2]:
+            (w, h), (mw, mh) = sizes[0][:2], sizes[1][:2]
+            raise UserError(f"{image_path.name}: image {w} x {h} and mask {mw} x {mh} differ in size")
+
+
 def split_tail(items: list, fraction: float) -> tuple[list, list]:
     """(head, tail): the last ``fraction`` of ``items`` (rounded) is the tail. Validation uses the tail of
     slices in file order because neighbouring slices are nearly identical: a random split would leak."""

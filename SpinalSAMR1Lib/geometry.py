@@ -34,8 +34,9 @@ _SCREEN_AXES_RAS: dict[str, tuple[tuple[float, float, float], ...]] = {
 DEFAULT_OBLIQUE_TOLERANCE_DEG = 30.0
 
 
-class ObliqueViewError(ValueError):
-    """The volume's voxel axes are not aligned with the requested view."""
+class ObliqueViewError(InputError):
+    """The volume's voxel axes are not aligned with the requested view (an :class:`InputError`, so a
+    ``ValueError``: the user's volume, not a bug)."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,13 @@ def looks_like_hu(image: np.ndarray) -> bool:
     return lo <= -500.0 and hi >= 300.0
 
 
+def require_contrast(image: np.ndarray, name: str = "the image") -> None:
+    """Refuse a constant image (every voxel the same value: nothing to tell apart) with an InputError."""
+    a = np.asarray(image)
+    if a.size and a.min() == a.max():
+        raise InputError(f"{name} is constant (every voxel is {a.flat[0]:g}): there is nothing to segment")
+
+
 def apply_window(image: np.ndarray, level: float, width: float) -> np.ndarray:
     """Linear window: ``level - width/2`` maps to 0 and ``level + width/2`` to 255, clipped; float32."""
     if width <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,9 @@ def read_volume(path: str | os.PathLike, series: str | None = None) -> Volume:
         if p.is_dir() or p.suffix.lower() == ".dcm" or _is_dicom_file(p):
             image = _read_dicom_series(p if p.is_dir() else p.parent, series)
         else:
+            _check_fits_in_memory(p)  # first: from the header alone, before a huge file is decompressed
             _check_gzip_complete(p)
+            _check_nifti_header(p)
             image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
@@ -114,6 +117,81 @@ def _check_gzip_complete(p: Path) -> None:
         raise UserError(f"cannot read {p}: truncated or corrupt ({exc})") from None
 
 
+def _check_nifti_header(p: Path) -> None:
+    """ITK reads a NIfTI axis of size 0 as size 1 and the voxels missing from a cut ``.nii`` as zeros,
+    without an error: refuse both from the header (NIfTI-1; other files are left to ITK)."""
+    name = p.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(p, "rb") as fh:
+        header = fh.read(348)
+    if len(header) < 348:
+        raise UserError(f"cannot read {p}: too short for a NIfTI file ({len(header)} bytes)")
+    for endian in "<>":
+        if struct.unpack_from(endian + "i", header, 0)[0] == 348:
+            break
+    else:
+        return  # not NIfTI-1 (NIfTI-2, or not NIfTI at all): ITK says what it is
+    dim = struct.unpack_from(endian + "8h", header, 40)
+    bitpix = struct.unpack_from(endian + "h", header, 72)[0]
+    vox_offset = struct.unpack_from(endian + "f", header, 108)[0]
+    if not 1 <= dim[0] <= 7:
+        return
+    sizes = dim[1 : 1 + dim[0]]
+    if min(sizes) <= 0:
+        raise UserError(f"{p} has an axis of size 0 (size {' x '.join(map(str, sizes))}): it holds no voxels")
+    if name.endswith(".nii") and bitpix > 0:
+        need = int(vox_offset) + int(np.prod(sizes, dtype=np.int64)) * bitpix // 8
+        have = p.stat().st_size
+        if have < need:
+            raise UserError(f"cannot read {p}: truncated ({have} of {need} bytes)")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable on Linux), or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _check_fits_in_memory(p: Path) -> None:
+    """Refuse, from the header and before any voxel is allocated, an image that does not fit in memory
+    (reading needs it twice: ITK's image and the array copied from it)."""
+    sitk = _sitk()
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(p))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return  # ReadImage gives the error
+    size = [int(n) for n in reader.GetSize()]
+    components = max(1, int(reader.GetNumberOfComponents()))
+    try:
+        component = sitk.Image([1] * len(size), reader.GetPixelID(), components).GetSizeOfPixelComponent()
+    except RuntimeError:
+        component = 8
+    need = 2 * int(np.prod(size, dtype=np.float64)) * components * component
+    free = available_memory()
+    if free is not None and need > free:
+        raise UserError(
+            f"{p} is too large to read: {' x '.join(map(str, size))} voxels need about {_gib(need)} of memory "
+            f"and {_gib(free)} are available; crop or downsample it first"
+        )
+
+
 def _is_dicom_file(p: Path) -> bool:
     if not p.is_file():
         return False
@@ -125,7 +203,12 @@ def _is_dicom_file(p: Path) -> bool:
 def _read_dicom_series(folder: Path, series: str | None = None):
     sitk = _sitk()
     reader = sitk.ImageSeriesReader()
-    found = list(reader.GetGDCMSeriesIDs(str(folder)))
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's multi-line "No Series were found" warning
+    try:
+        found = list(reader.GetGDCMSeriesIDs(str(folder)))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
     if not found:
         raise UserError(f"no DICOM series found in {folder}")
     if series is None and len(found) > 1:
@@ -135,8 +218,38 @@ def _read_dicom_series(folder: Path, series: str | None = None):
         raise UserError(f"{folder} holds {len(found)} DICOM series: {listed}; choose one with --series UID")
     if series is not None and series not in found:
         raise UserError(f"DICOM series {series} is not in {folder}; it has {', '.join(found)}")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series or found[0]))
-    return reader.Execute()
+    uid = series or found[0]
+    files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+    reader.SetFileNames(files)
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # its "non uniform sampling" lines: said below
+    try:
+        image = reader.Execute()
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    if image.HasMetaDataKey("ITK_non_uniform_sampling_deviation"):  # ITK: positions not evenly spaced
+        gap, step = _slice_gaps(files, image)
+        if gap > 1.5 * step:  # a slice missing (or unreadable: GDCM leaves it out), not jitter
+            raise UserError(
+                f"DICOM series {uid} in {folder} has missing or unevenly spaced slices ({len(files)} files "
+                f"read; a gap of {gap:.3g} mm between slices {step:.3g} mm apart): a file of it is missing "
+                "or unreadable"
+            )
+    return image
+
+
+def _slice_gaps(files, image) -> tuple[float, float]:
+    """(largest, smallest) distance in mm between neighbouring slice positions of a DICOM series."""
+    sitk = _sitk()
+    normal = np.array(image.GetDirection(), float).reshape(3, 3)[:, 2]
+    reader = sitk.ImageFileReader()
+    positions = []
+    for name in files:
+        reader.SetFileName(name)
+        reader.ReadImageInformation()
+        positions.append(float(np.dot(reader.GetOrigin(), normal)))
+    gaps = np.diff(np.sort(positions))
+    gaps = gaps[gaps > 1e-3]
+    return (float(gaps.max()), float(gaps.min())) if len(gaps) else (0.0, 0.0)
 
 
 def read_image_2d(path: str | os.PathLike) -> np.ndarray:
@@ -147,10 +260,18 @@ def read_image_2d(path: str | os.PathLike) -> np.ndarray:
     sitk = _sitk()
     p = Path(path)
     _check_exists(p)
+    _check_decodes(p)
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
         raise UserError(f"cannot read image {p}") from exc
+    if image.GetDimension() > 2 and any(n > 1 for n in image.GetSize()[2:]):
+        raise UserError(
+            f"{p} is a {image.GetDimension()}D image ({' x '.join(map(str, image.GetSize()))}); "
+            "a 2D image is needed (segment a volume from a volume file: .nii.gz, .nrrd, .mha or DICOM)"
+        )
+    if 0 in image.GetSize():
+        raise UserError(f"{p} has no pixels (size {' x '.join(map(str, image.GetSize()))})")
     a = sitk.GetArrayFromImage(image)
     if a.ndim == 3 and image.GetNumberOfComponentsPerPixel() == 1 and a.shape[0] == 1:
         a = a[0]
@@ -161,6 +282,21 @@ def read_image_2d(path: str | os.PathLike) -> np.ndarray:
     if a.ndim != 2:
         raise UserError(f"{p} is not a 2D image (shape {a.shape})")
     return a
+
+
+def _check_decodes(p: Path) -> None:
+    """A corrupt or cut PNG/JPEG is refused here: ITK's libpng/libjpeg would print their own lines first."""
+    if not p.name.lower().endswith((".png", ".jpg", ".jpeg")) or not p.is_file():
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            im.load()
+    except Image.DecompressionBombError:
+        return  # PIL's own size limit, not a defect of the file: ITK reads it
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise UserError(f"cannot read image {p}: {exc}") from None
 
 
 def _suffix(path: Path) -> str:

@@ -55,6 +55,35 @@ class Prompts:
             )
 
 
+def check_prompts(prompts: Prompts, shape_kji, ijk_to_ras: np.ndarray, views=()) -> None:
+    """Refuse, before any model runs, prompts that miss the volume and views it is too oblique for.
+
+    A positive point outside the volume or an ROI that does not overlap it is an :class:`InputError`; a
+    view the volume's axes are too tilted for an :class:`~SpinalSAMR1Lib.geometry.ObliqueViewError`
+    (also an InputError). Negative points may lie anywhere.
+    """
+    shape_ijk = np.asarray(tuple(shape_kji)[::-1], float)
+    lo, hi = -0.5, shape_ijk - 0.5
+    corners = np.array([[x, y, z] for x in (lo, hi[0]) for y in (lo, hi[1]) for z in (lo, hi[2])])
+    ras = geo.ijk_to_ras_points(corners, ijk_to_ras)
+    extent = ", ".join(
+        f"{axis} {a:g}..{b:g}" for axis, a, b in zip("RAS", ras.min(axis=0), ras.max(axis=0), strict=True)
+    )
+    positive = prompts.points_ras[prompts.labels == 1]
+    if len(positive):
+        ijk = geo.ras_to_ijk_points(positive, ijk_to_ras)
+        outside = ~np.all((ijk >= lo - 1e-6) & (ijk <= hi + 1e-6), axis=1)
+        if outside.any():
+            r, a, s = positive[int(np.argmax(outside))]
+            raise InputError(f"the point R A S {r:g} {a:g} {s:g} lies outside the volume ({extent} mm)")
+    if prompts.roi is not None:
+        ijk = geo.ras_to_ijk_points(prompts.roi.corners(), ijk_to_ras)
+        if np.any(ijk.max(axis=0) < lo) or np.any(ijk.min(axis=0) > hi):
+            raise InputError(f"the box does not overlap the volume ({extent} mm)")
+    for view in views:
+        geo.view_frame(ijk_to_ras, shape_kji, view)
+
+
 @dataclass
 class SliceResult:
     """One segmented slice: ``mask`` (rows, cols) in display orientation of ``frame`` at ``index``."""

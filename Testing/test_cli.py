@@ -62,7 +62,9 @@ def test_bad_input_gives_one_line_and_exit_2(args, message, tmp_path):
 def test_bad_2d_boxes_and_devices_give_one_line_and_exit_2(extra, message, tmp_path):
     from PIL import Image
 
-    Image.fromarray(np.full((64, 64), 100, np.uint8)).save(tmp_path / "slice.png")
+    image = np.full((64, 64), 100, np.uint8)
+    image[16:48, 16:48] = 200  # not constant: a constant image is refused before the box is looked at
+    Image.fromarray(image).save(tmp_path / "slice.png")
     proc = subprocess.run(
         [sys.executable, "-m", "SpinalSAMR1Lib.cli", "segment", "slice.png", "-o", "m.png", *extra],
         capture_output=True,

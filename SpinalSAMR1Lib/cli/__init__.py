@@ -12,10 +12,12 @@ _COMMANDS = ("demo", "segment", "evaluate", "report", "info", "chat", "train", "
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2) instead of the usage block."""
+    """argparse with one-line usage errors (exit 2) instead of the usage block, starting like every
+    other error (``spinalsam-r1: error:``) and naming the sub-command's help."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        root = self.prog.split()[0]
+        self.exit(2, f"{root}: error: {message} (see {self.prog} --help)\n")
 
 
 class _StageParser(_Parser):

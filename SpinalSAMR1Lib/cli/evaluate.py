@@ -57,21 +57,40 @@ def run(args: argparse.Namespace) -> int:
     three_d = args.volume is not None or args.labels is not None
     if two_d == three_d:
         raise UserError("give either --images and --masks (2D) or --volume, --labels and --label-ids (3D)")
-    if args.json and args.json.exists() and not args.overwrite:
-        raise UserError(f"{args.json} exists; pass --overwrite to replace it")
+    if args.json:
+        from ..atomic import check_writable
+
+        check_writable(args.json, args.overwrite)
+    # The inputs' problems are found before the model is loaded (seconds) and anything is evaluated.
+    if two_d:
+        if not (args.images and args.masks):
+            raise UserError("2D evaluation needs both --images and --masks")
+        pairs = ev.slice_pairs(args.images, args.masks)
+        if args.val_fraction is not None:
+            pairs = ev.split_tail(pairs, args.val_fraction)[1]
+        ev.check_pair_sizes(pairs)
+    else:
+        volume, labels = _read_3d(args)
     predictor = load_predictor(args, vertebra=three_d)
     show = None if args.quiet else _print_row
     if not args.quiet:
         print(f"{'image':<24} {'dice':>7} {'iou':>7} {'msd':>8} {'hd95':>8} {'sec':>6}")
     if two_d:
-        if not (args.images and args.masks):
-            raise UserError("2D evaluation needs both --images and --masks")
         rows = ev.evaluate_slices(
             predictor, args.images, args.masks, args.prompt, progress=show, tail_fraction=args.val_fraction
         )
         unit = "px"
     else:
-        rows = _evaluate_3d(args, predictor, show)
+        rows = ev.evaluate_volume(
+            predictor,
+            volume,
+            labels,
+            args.label_ids,
+            args.view and tuple(args.view),
+            args.prompt,
+            progress=show,
+            stride_mm=args.stride_mm,
+        )
         unit = "mm"
     result = ev.report(rows)
     result.update(model=predictor.model.info.name, prompt=args.prompt, distance_unit=unit)
@@ -82,25 +101,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_3d(args, predictor, show):
-    from .. import evaluation as ev
+def _read_3d(args):
+    """The volume and its labels resampled onto it (by physical position), every --label-ids present."""
+    import numpy as np
+
     from ..geometry import resample_nearest
+    from ..intensity import require_contrast
     from ..io import read_volume
 
     if not (args.volume and args.labels and args.label_ids):
         raise UserError("3D evaluation needs --volume, --labels and --label-ids")
     volume, seg = read_volume(args.volume, args.series), read_volume(args.labels)
+    require_contrast(volume.array, str(args.volume))
     labels = resample_nearest(seg.array, seg.ijk_to_ras, volume.shape, volume.ijk_to_ras)
-    return ev.evaluate_volume(
-        predictor,
-        volume,
-        labels,
-        args.label_ids,
-        args.view and tuple(args.view),
-        args.prompt,
-        progress=show,
-        stride_mm=args.stride_mm,
-    )
+    for label in args.label_ids:
+        if (labels == label).any():
+            continue
+        if (seg.array == label).any():
+            raise UserError(
+                f"label {label} of {args.labels} lies outside {args.volume}: the label map is on another "
+                "grid that does not cover that part of the volume (they are aligned by physical position)"
+            )
+        present = [int(v) for v in np.unique(seg.array) if v != 0]
+        shown = ", ".join(map(str, present[:20])) + (" ..." if len(present) > 20 else "")
+        raise UserError(f"label {label} is not in {args.labels} (it has {shown or 'no labels'})")
+    return volume, labels
 
 
 def _print_row(row) -> None:

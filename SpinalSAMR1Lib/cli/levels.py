@@ -31,6 +31,7 @@ def _anchor(values: list[str]) -> tuple[str, list[float]]:
 def run_levels(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..atomic import check_writable
     from ..io import read_volume, write_labelmap
     from ..levels import format_levels, level_range, segment_levels
     from ..volume import Cancelled
@@ -50,9 +51,9 @@ def run_levels(args: argparse.Namespace) -> int:
             "--levels takes its prompt from --anchor; leave out --box, --points and the other modes"
         )
     levels = None if auto else level_range(args.levels)
+    level, point = (None, None) if auto else _anchor(args.anchor)  # a typo is found before the model loads
     sidecar = sidecar_path(args.output)
-    if sidecar.exists() and not args.overwrite:
-        raise UserError(f"{sidecar} exists; pass --overwrite to replace it")
+    check_writable(sidecar, args.overwrite)
     vol = read_volume(args.input, args.series)
     predictor = load_predictor(args, vertebra=True)
     views = None if args.view is None else tuple(args.view)
@@ -72,7 +73,6 @@ def run_levels(args: argparse.Namespace) -> int:
 
                 result = segment_levels_auto(vol.array, vol.ijk_to_ras, **common)
             else:
-                level, point = _anchor(args.anchor)
                 result = segment_levels(vol.array, vol.ijk_to_ras, point, level, levels, **common)
         except Cancelled as exc:
             return save_partial(args, exc.partial, vol)

@@ -28,10 +28,16 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from ..atomic import check_writable
+    from ..errors import UserError
     from ..geometry import resample_nearest
     from ..io import read_volume
     from ..report import format_table, spine_report, write_report
 
+    if args.output.exists() and not args.output.is_dir():
+        raise UserError(f"-o {args.output} is a file; the report needs a folder")
+    for name in ("report.json", "report.csv", "report.png"):
+        check_writable(args.output / name, args.overwrite)  # before reading and measuring anything
     ct, seg = read_volume(args.ct, args.series), read_volume(args.seg)
     labels = resample_nearest(seg.array, seg.ijk_to_ras, ct.shape, ct.ijk_to_ras)
     report = spine_report(labels, ct.ijk_to_ras, ct.array)

@@ -77,10 +77,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import check_writable
     from ..io import IMAGE_2D_SUFFIXES
 
-    if args.output.exists() and not args.overwrite:
-        raise UserError(f"{args.output} exists; pass --overwrite to replace it")
+    check_writable(args.output, args.overwrite)  # before any work: not after an hour of segmenting
+    if args.stride_mm is not None and not args.stride_mm >= 0:
+        raise UserError(f"--stride-mm must be 0 (every slice) or more, got {args.stride_mm:g}")
     if args.levels is not None or args.anchor is not None:
         from .levels import run_levels
 
@@ -136,14 +138,18 @@ def _run_3d(args) -> int:
     from tqdm import tqdm
 
     from .. import geometry as geo
+    from ..intensity import require_contrast
     from ..io import read_volume, write_labelmap
-    from ..vertebra import segment_vertebra
-    from ..volume import Cancelled, segment_slice, segment_volume
+    from ..vertebra import DEFAULT_VIEWS, segment_vertebra
+    from ..volume import Cancelled, check_prompts, segment_slice, segment_volume
 
     vol = read_volume(args.input, args.series)
     prompts = _volume_prompts(args)
-    predictor = load_predictor(args, vertebra=not (args.slice_only or args.propagate or args.roi_slices))
     view = (args.view or ["axial"])[0]
+    one_view = args.slice_only or args.propagate or args.roi_slices
+    require_contrast(vol.array, str(args.input))  # the input's problems before the model is loaded
+    check_prompts(prompts, vol.shape, vol.ijk_to_ras, [view] if one_view else args.view or DEFAULT_VIEWS)
+    predictor = load_predictor(args, vertebra=not one_view)
     if args.slice_only:
         res = segment_slice(vol.array, vol.ijk_to_ras, prompts, view, predictor=predictor)
         labels = np.zeros(vol.shape, np.uint8)
@@ -225,29 +231,34 @@ def save_partial(args, partial: np.ndarray, vol) -> int:
 
 
 def _run_2d(args) -> int:
-    from ..intensity import to_model_range
+    from ..intensity import require_contrast, to_model_range
     from ..io import read_image_2d, write_png
 
     if args.prompts or args.propagate or args.roi_slices or args.view:
         raise UserError("--prompts, --view, --propagate and --roi-slices apply to volumes, not 2D images")
+    if not args.output.name.lower().endswith(".png"):
+        raise UserError("a 2D mask is written as .png")
     image = read_image_2d(args.input)
+    require_contrast(image, str(args.input))
     box = None
     if args.box:
         if len(args.box) != 4:
             raise UserError("--box for a 2D image takes 4 numbers: x_min y_min x_max y_max (pixels)")
         box = _checked_box(np.asarray(args.box, float), image.shape[:2])
-    pts = [np.asarray(v, float).reshape(-1, 2) for v in (args.points or [], args.negative or [])]
     if any(len(v) % 2 for v in (args.points or [], args.negative or [])):
         raise UserError("2D points take x y pairs (pixels)")
+    pts = [np.asarray(v, float).reshape(-1, 2) for v in (args.points or [], args.negative or [])]
     labels = np.concatenate([np.ones(len(pts[0]), int), np.zeros(len(pts[1]), int)])
     xy = np.concatenate(pts)
     if box is None and not (labels == 1).any():
         raise UserError("give --box and/or at least one positive point")
+    h, w = image.shape[:2]
+    for x, y in pts[0]:
+        if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+            raise UserError(f"the point {x:g} {y:g} lies outside the {w} x {h} image")
     predictor = load_predictor(args)
     predictor.set_image(to_model_range(image))
     pred = predictor.predict(points_xy=xy if len(xy) else None, labels=labels if len(xy) else None, box=box)
-    if not args.output.name.lower().endswith(".png"):
-        raise UserError("a 2D mask is written as .png")
     write_png(args.output, pred.mask.astype(np.uint8) * 255, overwrite=args.overwrite)
     print(f"mask: {int(pred.mask.sum())} pixels, score {pred.score:.3f}; wrote {args.output}")
     return 0

@@ -169,10 +169,43 @@ def read_adapter(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:
-        raise UserError(f"cannot read adapter {p}: {type(exc).__name__}") from exc
+        raise UserError(
+            f"cannot read adapter {p}: truncated, corrupt or not a safetensors file ({type(exc).__name__})"
+        ) from exc
     if meta.get("format") != ADAPTER_FORMAT:
         raise UserError(f"{p} is not a SpinalSAM-R1 adapter (format {meta.get('format')!r})")
     return tensors, meta
+
+
+def _check_base(meta: dict[str, str], name: str, backbone: str, base_digest: str | None) -> None:
+    if meta.get("backbone") != backbone:
+        raise UserError(f"adapter {name} was trained for {meta.get('backbone')}, not {backbone}")
+    trained_on, here = meta.get("base_digest", ""), base_digest or ""
+    if trained_on and here and trained_on != here:
+        raise UserError(
+            f"adapter {name} was trained on other {meta['backbone']} base weights "
+            f"(digest {trained_on}, {meta.get('base_package') or 'unknown source'}); these are {here}"
+        )
+
+
+def check_adapter(path: str | os.PathLike, backbone: str, base_digest: str | None = None) -> None:
+    """Refuse, before a model is built, an adapter file that cannot be read, is not one, or was trained
+    for another backbone or other base weights (``base_digest``: :func:`weights_digest` of the base)."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"adapter not found: {p}")
+    try:
+        with safe_open(str(p), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:
+        raise UserError(
+            f"cannot read adapter {p}: truncated, corrupt or not a safetensors file ({type(exc).__name__})"
+        ) from exc
+    if meta.get("format") != ADAPTER_FORMAT:
+        raise UserError(f"{p} is not a SpinalSAM-R1 adapter (format {meta.get('format')!r})")
+    _check_base(meta, p.name, backbone, base_digest)
 
 
 def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
@@ -184,14 +217,7 @@ def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
     """
     tensors, meta = read_adapter(path)
     name = Path(path).name
-    if meta["backbone"] != model.info.backbone:
-        raise UserError(f"adapter {name} was trained for {meta['backbone']}, not {model.info.backbone}")
-    trained_on, here = meta.get("base_digest", ""), model.info.base_digest or ""
-    if trained_on and here and trained_on != here:
-        raise UserError(
-            f"adapter {name} was trained on other {meta['backbone']} base weights "
-            f"(digest {trained_on}, {meta.get('base_package') or 'unknown source'}); these are {here}"
-        )
+    _check_base(meta, name, model.info.backbone, model.info.base_digest)
     lora = json.loads(meta.get("lora", "null"))
     if lora:
         settings = LoraSettings(

@@ -32,7 +32,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise UserError(f"cannot read checkpoint {p}: {type(exc).__name__}") from exc
+        raise UserError(
+            f"cannot read checkpoint {p}: truncated, corrupt or not a PyTorch/safetensors file "
+            f"({type(exc).__name__})"
+        ) from exc
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from .adapter import apply_adapter
+from .adapter import apply_adapter, check_adapter
 from .checkpoints import detect_backbone, read_state_dict, weights_digest
 from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SHIPPED_ADAPTERS
 from .spine_sam import ModelInfo, SpineSAM, is_added_parameter
@@ -97,6 +97,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("CUDA was requested but no CUDA device is available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise UserError(
+            f"there is no CUDA device {dev.index} (this machine has {n}); use --device cpu or cuda:0"
+        )
     return dev
 
 
@@ -132,10 +137,13 @@ def load_model(
     found = detect_backbone(state)
     if found != backbone:
         raise UserError(f"{ckpt.name} is a {found} checkpoint, but model {name} ({backbone}) was requested")
+    digest = weights_digest(state)
+    if adapter is not None:
+        check_adapter(adapter, backbone, digest)  # a wrong or corrupt file is refused before building
     model = build_backbone(backbone)
     load_weights(model, state, ckpt.name)
     model.info.checkpoint = str(ckpt)
-    model.info.base_digest = weights_digest(state)
+    model.info.base_digest = digest
     model.info.normalization = normalization or default_normalization(backbone, ckpt)
     if adapter is not None:
         apply_adapter(model, adapter)
