@@ -12,4 +12,5 @@ Everything here needs Slicer (or its test double); everything that does not live
 - ``jobs``: the widget's worker threads and the timer that applies their results on the main thread.
 - ``segmenting``: the widget's segment requests, their progress, cancelling and status lines.
 - ``chat``: the chat controller the action executor drives (the same calls as the buttons).
+- ``widget_part``: the base of those two, which reach the widget's parameter node, ui and logic.
 """

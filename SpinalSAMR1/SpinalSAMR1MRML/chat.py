@@ -16,28 +16,17 @@ from SpinalSAMR1Lib.slicer_support import Job, LLMSettings
 from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor, run_actions
 
 from . import nodes, segments, views
+from .widget_part import WidgetPart
 
 
-class ChatController:
+class ChatController(WidgetPart):
     """Drives the module's widget (``widget``: its parameter node, ui, logic and job runner)."""
 
     def __init__(self, widget) -> None:
-        self.widget = widget
+        super().__init__(widget)
         self.placing = None  # (node, remaining count, level) while the chat places points
         self._llmParser = None  # (settings key, LLMParser), reused while the settings stay the same
         self._loadingSettings = False
-
-    @property
-    def _pn(self):
-        return self.widget._parameterNode
-
-    @property
-    def _ui(self):
-        return self.widget.ui
-
-    @property
-    def _logic(self):
-        return self.widget.logic
 
     # -- text in, actions out ------------------------------------------------------------------------
     def send(self, text: str) -> None:

@@ -12,24 +12,14 @@ from SpinalSAMR1Lib.errors import Cancelled, UserError
 from SpinalSAMR1Lib.slicer_support import Job, SegmentRequest
 
 from . import views
+from .widget_part import WidgetPart
 
 
-class SegmentRunner:
+class SegmentRunner(WidgetPart):
     """Segment slice / volume / vertebra / levels for ``widget`` (its parameter node, ui, logic, jobs)."""
 
-    def __init__(self, widget) -> None:
-        self.widget = widget
-
-    @property
-    def _ui(self):
-        return self.widget.ui
-
-    @property
-    def _logic(self):
-        return self.widget.logic
-
     def _request(self, use: str, view: str | None, segmentName: str | None) -> SegmentRequest:
-        pn, w = self.widget._parameterNode, self.widget
+        pn, w = self._pn, self.widget
         self._logic.ensureDependencies()
         w.syncModel()
         prompts = (pn.positivePoints, pn.negativePoints, pn.roi, view or w.currentView())
@@ -69,9 +59,7 @@ class SegmentRunner:
         except UserError as exc:
             self.widget.setStatus(str(exc))
             return False
-        request.propagate = (
-            self.widget._parameterNode.volumeMode == "propagate" or request.prompts.roi is None
-        )
+        request.propagate = self._pn.volumeMode == "propagate" or request.prompts.roi is None
         if vertebra:
             request.extra.update(mode="vertebra", views=(view,) if view else None)
             request.modelKey = self._logic.vertebraModelKey()
@@ -84,7 +72,7 @@ class SegmentRunner:
     def levels(self, levels: list) -> bool:
         """Queue the level-by-level walk: from the first positive point (named by its label or the only
         level asked for), or automatic when no point is placed."""
-        pn = self.widget._parameterNode
+        pn = self._pn
         try:
             request = self._logic.makeLevelsRequest(pn.inputVolume, pn.positivePoints, tuple(levels))
         except UserError as exc:
@@ -128,7 +116,7 @@ class SegmentRunner:
             self.widget.setStatus(_("Segmentation failed: {error}").format(error=exc))
 
     def _adopt(self, segmentationNode) -> None:
-        pn = self.widget._parameterNode
+        pn = self._pn
         if pn is not None and pn.outputSegmentation is not segmentationNode:
             pn.outputSegmentation = segmentationNode
         self.widget.updateButtons()

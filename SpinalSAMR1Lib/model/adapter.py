@@ -159,15 +159,18 @@ def save_adapter(model: SpineSAM, path: str | os.PathLike, extra: dict | None = 
 
 def read_adapter(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """(tensors, metadata) of an adapter file; clear error if it is not one."""
+    return _open_adapter(Path(path), with_tensors=True)
+
+
+def _open_adapter(p: Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import safe_open
 
-    p = Path(path)
     if not p.is_file():
         raise UserError(f"adapter not found: {p}")
     try:
         with safe_open(str(p), framework="pt") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()} if with_tensors else {}
     except Exception as exc:
         raise UserError(
             f"cannot read adapter {p}: truncated, corrupt or not a safetensors file ({type(exc).__name__})"
@@ -191,21 +194,8 @@ def _check_base(meta: dict[str, str], name: str, backbone: str, base_digest: str
 def check_adapter(path: str | os.PathLike, backbone: str, base_digest: str | None = None) -> None:
     """Refuse, before a model is built, an adapter file that cannot be read, is not one, or was trained
     for another backbone or other base weights (``base_digest``: :func:`weights_digest` of the base)."""
-    from safetensors import safe_open
-
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"adapter not found: {p}")
-    try:
-        with safe_open(str(p), framework="pt") as fh:
-            meta = fh.metadata() or {}
-    except Exception as exc:
-        raise UserError(
-            f"cannot read adapter {p}: truncated, corrupt or not a safetensors file ({type(exc).__name__})"
-        ) from exc
-    if meta.get("format") != ADAPTER_FORMAT:
-        raise UserError(f"{p} is not a SpinalSAM-R1 adapter (format {meta.get('format')!r})")
-    _check_base(meta, p.name, backbone, base_digest)
+    _check_base(_open_adapter(p, with_tensors=False)[1], p.name, backbone, base_digest)
 
 
 def apply_adapter(model: SpineSAM, path: str | os.PathLike) -> SpineSAM:
