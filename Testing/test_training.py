@@ -11,7 +11,7 @@ import torch
 from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.model import LoraSettings, inject_lora, load_model, read_adapter, save_adapter
 from SpinalSAMR1Lib.model.adapter import encoder_norm_statistics
-from SpinalSAMR1Lib.training import TrainConfig, split_tail, train
+from SpinalSAMR1Lib.training import TrainConfig, split_tail_per_view, train
 from SpinalSAMR1Lib.training import prompts as pr
 from SpinalSAMR1Lib.training.data import Sample
 from SpinalSAMR1Lib.training.encoder_split import EncoderSplit
@@ -62,7 +62,7 @@ def test_split_tail_holds_back_the_end_of_each_view():
     samples = [
         Sample(f"{v}/{i}", v, np.zeros((2, 2)), np.zeros((2, 2), bool)) for v in ("a", "b") for i in range(10)
     ]
-    train_s, val_s = split_tail(samples, 0.2)
+    train_s, val_s = split_tail_per_view(samples, 0.2)
     assert [s.name for s in val_s] == ["a/8", "a/9", "b/8", "b/9"] and len(train_s) == 16
 
 

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         load_slice_folder,
         load_volume_slices,
         parse_label_ids,
-        split_tail,
+        split_tail_per_view,
         train,
     )
 
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         if view not in VIEWS:
             raise UserError(f"cannot tell the view of {folder}: name the folder axial, sagittal or coronal")
         samples += load_slice_folder(folder, view)
-    train_s, val_s = split_tail(samples, args.val_fraction)
+    train_s, val_s = split_tail_per_view(samples, args.val_fraction)
     for ct, labels, ids in args.volume:
         train_s += load_volume_slices(Path(ct), Path(labels), parse_label_ids(ids))
     print(f"{len(train_s)} training and {len(val_s)} validation slices")

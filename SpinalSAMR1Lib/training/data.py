@@ -95,7 +95,7 @@ def load_volume_slices(
     return samples
 
 
-def split_tail(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
+def split_tail_per_view(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
     """(train, validation): per view, the last ``fraction`` of the samples in file order validate
     (see :func:`SpinalSAMR1Lib.evaluation.split_tail`)."""
     train, val = [], []

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import UserError
 from ..model import save_adapter
-from .data import Sample, load_slice_folder, split_tail
+from .data import Sample, load_slice_folder, split_tail_per_view
 from .encoder_split import EncoderSplit
 from .instances import load_vertebra_samples
 from .trainer import TrainConfig, Variant, make_variant, prepare_model, set_seed, train_step, validate
@@ -89,7 +89,7 @@ def slice_folder_samples(data: Path) -> tuple[list[Sample], list[Sample]]:
         folder = data / "spine_ct_slices" / view
         if folder.is_dir():
             samples += load_slice_folder(folder, view)
-    return split_tail(samples, 0.2)
+    return split_tail_per_view(samples, 0.2)
 
 
 def _train_config(cfg: VertebraConfig) -> TrainConfig:
