@@ -399,3 +399,16 @@ def test_prompt_examples_are_schema_valid_and_match_the_offline_parser():
         expected = json.loads(json_line)["actions"]
         assert check_reply(json_line) == (expected, None)
         assert parse(text) == expected, text
+
+
+def test_no_path_date_id_or_name_reaches_the_server_and_the_actions_get_them_back(server):
+    """The LLM sees placeholders; the action it returns for one is filled with the user's own value."""
+    server.replies = [answer({"action": "save", "path": "<path-1>"})]
+    text = "save to /home/jdoe/patient_8812345/seg.nii.gz for patient John Smith, MRN 55120943, 2024-03-05"
+    result = make_parser(server).parse(text)
+    sent = json.dumps(server.requests, ensure_ascii=False)
+    for private in ("/home/jdoe", "8812345", "John Smith", "55120943", "2024-03-05"):
+        assert private not in sent, private
+    assert "<path-1>" in sent and "withheld for privacy" in sent
+    assert result.backend == "llm"
+    assert result.actions == [{"action": "save", "path": "/home/jdoe/patient_8812345/seg.nii.gz"}]
