@@ -851,6 +851,12 @@ CASES_HARDER = [
     ("thanks a lot", [U]),
     ("thank you so much!", [U]),
     ("great, thanks", [U]),
+    # questions and remarks that ask for nothing (the reliability issue's examples): no action
+    ("is the model any good?", [U]),
+    ("模型准吗？", [U]),
+    ("what does HD95 mean?", [U]),
+    ("thanks, that looks great", [U]),
+    ("is the model loaded?", [{"action": "verify_model"}]),
     ("辛苦了", [U]),
     ("再见", [U]),
 ]

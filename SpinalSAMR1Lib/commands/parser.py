@@ -476,9 +476,17 @@ def _rule_device(clause: _Clause, paths: list[str]) -> _Decision | None:
     return None
 
 
+# An opinion asked about the model ("is the model any good?", "模型准吗？") is not a request to check its
+# parameters: it gets no action (issue: no misfires).
+_MODEL_QUALITY: Final = re.compile(
+    r"(?<![a-z])(?:any good|good|accurate|reliable|trustworthy|better|worse|how well)(?![a-z])"
+    r"|准吗|准不准|准确吗|好吗|好不好|靠谱|可靠吗|行不行"
+)
+
+
 def _rule_verify(clause: _Clause, paths: list[str]) -> _Decision | None:
     t = clause.text
-    if lx.SEG_VERB.search(t):
+    if lx.SEG_VERB.search(t) or (_MODEL_QUALITY.search(t) and not lx.PARAM_NOUN.search(t)):
         return None
     if lx.PARAM_NOUN.search(t) or (
         lx.MODEL_NOUN.search(t) and (lx.CHECK_VERB.search(t) or lx.LOAD_VERB.search(t))
