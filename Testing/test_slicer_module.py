@@ -393,7 +393,7 @@ def test_llm_api_key_lives_in_qsettings_only(slicer, M, widget, caplog):
     assert qt.QSettings().value("SpinalSAMR1/LLM/apiKey") == "sk-secret-123"
     node = widget._parameterNode.parameterNode
     assert all("sk-secret" not in str(node.GetParameter(n)) for n in node.GetParameterNames())
-    assert "sk-secret" not in repr(slicer_support.LLMSettings.load(qt.QSettings()))
+    assert "sk-secret" not in repr(slicer_support.load_llm_settings(qt.QSettings()))
     assert "sk-secret" not in caplog.text
     # a new widget shows the stored settings
     parent = slicer.qMRMLWidget()

@@ -12,7 +12,7 @@ import slicer
 from slicer.i18n import tr as _
 
 from SpinalSAMR1Lib.errors import UserError
-from SpinalSAMR1Lib.slicer_support import Job, LLMSettings
+from SpinalSAMR1Lib.slicer_support import Job, load_llm_settings, store_llm_fields, stored_llm_fields
 from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor, run_actions
 
 from . import nodes, segments, views
@@ -25,15 +25,21 @@ class ChatController(WidgetPart):
     def __init__(self, widget) -> None:
         super().__init__(widget)
         self.placing = None  # (node, remaining count, level) while the chat places points
-        self._llmParser = None  # (settings key, LLMParser), reused while the settings stay the same
+        self._llmParser = None  # (LLMSettings, LLMParser), reused while the settings stay the same
         self._loadingSettings = False
 
     # -- text in, actions out ------------------------------------------------------------------------
     def send(self, text: str) -> None:
         """Parse one message (offline, or with the LLM on the chat thread) and run its actions."""
         self._append(_("You"), text)
-        settings = LLMSettings.load(qt.QSettings())
-        if not settings.usable():
+        store = qt.QSettings()
+        if not stored_llm_fields(store)["enabled"]:
+            self.runActions(self._parseOffline(text))
+            return
+        try:
+            settings = load_llm_settings(store)
+        except UserError as exc:  # a bad SPINALSAM_LLM_* variable: say so, answer offline
+            self._append(_("Assistant"), _("(offline rules: {why})").format(why=exc))
             self.runActions(self._parseOffline(text))
             return
         self.widget.jobs.submit(
@@ -52,19 +58,15 @@ class ChatController(WidgetPart):
 
         return commands.parse(text)
 
-    def _parseWithLlm(self, text: str, settings: LLMSettings):
+    def _parseWithLlm(self, text: str, settings):
         """Runs on the chat worker thread; never raises (the command layer falls back to offline rules)."""
         from SpinalSAMR1Lib.commands import llm
 
-        key = (settings.base_url, settings.model, settings.api_key)
-        if self._llmParser is None or self._llmParser[0] != key:
-            config = llm.LLMSettings.from_env(
-                base_url=settings.base_url, model=settings.model, api_key=settings.api_key
-            )
-            self._llmParser = (key, llm.LLMParser(config))
+        if self._llmParser is None or self._llmParser[0] != settings:
+            self._llmParser = (settings, llm.LLMParser(settings))
         return self._llmParser[1].parse(text)
 
-    def _onLlmReply(self, result, settings: LLMSettings) -> None:
+    def _onLlmReply(self, result, settings) -> None:
         if result.backend != "llm":
             self._append(_("Assistant"), _("(offline rules: {why})").format(why=result.error or "no LLM"))
         elif settings.show_reasoning and result.reasoning:  # hidden by default
@@ -90,27 +92,28 @@ class ChatController(WidgetPart):
 
     # -- LLM settings: Qt settings only, never the scene or the log ---------------------------------------
     def loadSettings(self) -> None:
-        s = LLMSettings.load(qt.QSettings())
+        s = stored_llm_fields(qt.QSettings())  # as typed: an empty field shows that the default is used
         self._loadingSettings = True  # the checkboxes' toggled() must not save half-loaded values
         try:
-            self._ui.llmEnabledCheckBox.checked = s.enabled
-            self._ui.llmBaseUrlLineEdit.text = s.base_url
-            self._ui.llmModelLineEdit.text = s.model
-            self._ui.llmApiKeyLineEdit.text = s.api_key
-            self._ui.showReasoningCheckBox.checked = s.show_reasoning
+            self._ui.llmEnabledCheckBox.checked = s["enabled"]
+            self._ui.llmBaseUrlLineEdit.text = s["base_url"]
+            self._ui.llmModelLineEdit.text = s["model"]
+            self._ui.llmApiKeyLineEdit.text = s["api_key"]
+            self._ui.showReasoningCheckBox.checked = s["show_reasoning"]
         finally:
             self._loadingSettings = False
 
     def saveSettings(self, *args) -> None:
         if self._loadingSettings:
             return
-        LLMSettings(
+        store_llm_fields(
+            qt.QSettings(),
             enabled=self._ui.llmEnabledCheckBox.checked,
             base_url=self._ui.llmBaseUrlLineEdit.text.strip(),
             model=self._ui.llmModelLineEdit.text.strip(),
             api_key=self._ui.llmApiKeyLineEdit.text.strip(),
             show_reasoning=self._ui.showReasoningCheckBox.checked,
-        ).save(qt.QSettings())
+        )
 
     # -- the executor's Controller protocol ------------------------------------------------------------
     def loadVolume(self, path: str | None) -> str:

@@ -62,7 +62,11 @@ _CODE_FENCE: Final = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL
 
 @dataclass(frozen=True)
 class LLMSettings:
-    """Where and how to ask the model. ``api_key`` is hidden from repr()."""
+    """Whether, where and how to ask the model: the one settings type of the CLI and the Slicer panel.
+
+    ``api_key`` is hidden from repr() and never logged; the Slicer panel keeps these values in the
+    user's Qt settings (``slicer_support.settings``), never in a scene.
+    """
 
     base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_MODEL
@@ -75,6 +79,10 @@ class LLMSettings:
     temperature: float = 0.0
     #: None = 512 without thinking, 4096 with (reasoning tokens count towards the limit).
     max_tokens: int | None = None
+    #: Ask the model at all (the Slicer panel's switch; the CLI asks when given --llm).
+    enabled: bool = False
+    #: Show the model's reasoning (the panel's check box, the CLI's --show-reasoning).
+    show_reasoning: bool = False
 
     def __post_init__(self) -> None:
         if self.thinking not in THINKING_CHOICES:
@@ -116,7 +124,8 @@ class LLMSettings:
         key = "'***'" if self.api_key else "None"
         return (
             f"LLMSettings(base_url={self.base_url!r}, model={self.model!r}, api_key={key}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, thinking={self.thinking!r})"
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r}, thinking={self.thinking!r}, "
+            f"enabled={self.enabled!r}, show_reasoning={self.show_reasoning!r})"
         )
 
 

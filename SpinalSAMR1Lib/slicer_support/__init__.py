@@ -5,12 +5,14 @@ Nothing here imports slicer, vtk, qt or torch, so all of it is tested with plain
 - ``undo``: an undo/redo stack of label-array patches and prompt snapshots.
 - ``prompts``: turning MRML prompt data (already in world/volume coordinates) into core types.
 - ``request``: the plain-data request the module's GUI thread hands its worker.
-- ``chat``: reply formatting, help text and the LLM settings kept in Qt settings.
+- ``chat``: reply formatting and help text.
+- ``settings``: the chat's LLM settings (one ``commands.llm.LLMSettings``) kept in Qt settings.
 """
 
-from .chat import HELP_EXAMPLES, LLMSettings, help_text, strip_reasoning, unknown_reply
+from .chat import HELP_EXAMPLES, help_text, strip_reasoning, unknown_reply
 from .prompts import roi_from_corners, vertebra_level
 from .request import SegmentRequest
+from .settings import load_llm_settings, store_llm_fields, stored_llm_fields
 from .undo import Edit, LabelPatch, PromptChange, SegmentRename, UndoStack, changed_box
 from .worker import Job, SerialWorker
 
@@ -18,7 +20,6 @@ __all__ = [
     "HELP_EXAMPLES",
     "Edit",
     "Job",
-    "LLMSettings",
     "LabelPatch",
     "PromptChange",
     "SegmentRename",
@@ -27,7 +28,10 @@ __all__ = [
     "UndoStack",
     "changed_box",
     "help_text",
+    "load_llm_settings",
     "roi_from_corners",
+    "store_llm_fields",
+    "stored_llm_fields",
     "strip_reasoning",
     "unknown_reply",
     "vertebra_level",
