@@ -78,3 +78,14 @@ def test_qsettings_ini_strings_are_read_as_flags():
     store = DictStore({"SpinalSAMR1/LLM/enabled": "true", "SpinalSAMR1/LLM/showReasoning": "false"})
     fields = stored_llm_fields(store)
     assert fields["enabled"] is True and fields["show_reasoning"] is False
+
+
+# -- help: one bilingual text for the panel and the CLI --------------------------------------------
+def test_the_slicer_executor_answers_help_and_unknown_with_the_command_layers_text():
+    from SpinalSAMR1Lib.commands.executor import HELP_TEXT, UNKNOWN_TEXT, dispatch
+    from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
+
+    executor = SlicerActionExecutor(controller=None)
+    assert dispatch(executor, {"action": "help"}) == HELP_TEXT
+    assert dispatch(executor, {"action": "unknown"}) == UNKNOWN_TEXT
+    assert "segment the whole volume" in HELP_TEXT and "分割整个体积" in HELP_TEXT

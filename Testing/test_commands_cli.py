@@ -63,6 +63,16 @@ def test_chat_interactive_reads_lines_until_exit():
     assert code == 0 and json.loads(out) == [{"action": "help"}]
 
 
+def test_chat_help_prints_the_one_bilingual_help_text_on_stderr():
+    from SpinalSAMR1Lib.commands.executor import HELP_TEXT
+
+    code, out, err = run_chat(["帮助"])
+    assert code == 0 and json.loads(out) == [{"action": "help"}]
+    assert HELP_TEXT in err and "segment the whole volume" in err and "分割整个体积" in err
+    _, _, err = run_chat(["undo"])
+    assert HELP_TEXT not in err
+
+
 def test_chat_llm_reports_backend_and_latency_on_stderr(monkeypatch):
     monkeypatch.delenv("SPINALSAM_LLM_API_KEY", raising=False)
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)

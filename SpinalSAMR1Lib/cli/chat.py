@@ -25,7 +25,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "chat",
         help="turn a chat message (English/中文) into actions, printed as JSON",
         description="Parse chat messages into the contract's actions and print them as JSON, one line per "
-        "message. Without TEXT (or with -i) read messages from standard input until EOF or 'exit'.",
+        "message. Without TEXT (or with -i) read messages from standard input until EOF or 'exit'. "
+        "The message 'help' (帮助) lists the commands on stderr, in the chat panel's words.",
     )
     p.add_argument("text", nargs="*", help="the message (omit for interactive mode)")
     p.add_argument("-i", "--interactive", action="store_true", help="read messages from standard input")
@@ -121,3 +122,7 @@ def _answer(
 
         for message in execute_all(PrintingExecutor(), actions):
             print(f"  {message}", file=stderr)
+    elif any(action["action"] == "help" for action in actions):
+        from ..commands.executor import HELP_TEXT  # the Slicer panel's help, the same text
+
+        print(HELP_TEXT, file=stderr)

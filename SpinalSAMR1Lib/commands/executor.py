@@ -19,7 +19,10 @@ EXAMPLES: Final[dict[str, tuple[str, str]]] = {
     "load_volume": ("open image  /  load the CT /data/a.nii.gz", "打开图片"),
     "add_points": ("add 2 negative points on L3", "在L2添加两个负点"),
     "add_box": ("draw a box around L2", "添加坐标框"),
-    "segment": ("segment L1 to L3 on the sagittal view  /  generate box mask", "分割整个体积"),
+    "segment": (
+        "segment L1 to L3 on the sagittal view  /  segment the whole volume  /  generate point mask",
+        "分割整个体积",
+    ),
     "clear": ("clear points  /  clear everything", "清空"),
     "navigate": ("next slice  /  go back two slices", "上一张"),
     "set_view": ("switch to sagittal  /  3D view", "切换到矢状位"),
@@ -35,10 +38,16 @@ EXAMPLES: Final[dict[str, tuple[str, str]]] = {
     "help": ("help  /  what can you do?", "帮助"),
 }
 
+#: The one help text, of the Slicer chat panel and of ``spinalsam-r1 chat`` alike.
 HELP_TEXT: Final = (
-    "I can run these commands (English or 中文, several in one message):\n"
+    "I can run these commands (English or 中文, several in one message) / "
+    "我可以执行这些命令（英文或中文，一条消息可以有几个）:\n"
     + "\n".join(f"- {en}   |   {zh}" for en, zh in EXAMPLES.values())
-    + "\nVertebra levels: C1-C7, T1-T12, L1-L5, S1; ranges like T12-L2 or 腰1到腰3."
+    + "\nVertebra levels: C1-C7, T1-T12, L1-L5, S1; ranges like T12-L2 or 腰1到腰3. Segmenting levels"
+    ' ("segment L1 to L5") makes one named segment per level, from a point placed on one of them, else'
+    ' automatically; "this is L4" names the selected vertebra and the others in the spine\'s order.'
+    "\n椎体节段：C1-C7、T1-T12、L1-L5、S1；范围如 T12-L2 或 腰1到腰3。分割几个节段（“分割腰1到腰5”）时每个节段"
+    "得到一个命名的分割，从放在其中一个节段上的点开始，没有点时自动；“这是L4”为所选椎体命名，其余椎体按脊柱顺序命名。"
 )
 
 UNKNOWN_TEXT: Final = (

@@ -5,11 +5,10 @@ Nothing here imports slicer, vtk, qt or torch, so all of it is tested with plain
 - ``undo``: an undo/redo stack of label-array patches and prompt snapshots.
 - ``prompts``: turning MRML prompt data (already in world/volume coordinates) into core types.
 - ``request``: the plain-data request the module's GUI thread hands its worker.
-- ``chat``: reply formatting and help text.
+- ``executor``: the chat's actions on the widget (help and replies come from ``commands.executor``).
 - ``settings``: the chat's LLM settings (one ``commands.llm.LLMSettings``) kept in Qt settings.
 """
 
-from .chat import HELP_EXAMPLES, help_text, strip_reasoning, unknown_reply
 from .prompts import roi_from_corners, vertebra_level
 from .request import SegmentRequest
 from .settings import load_llm_settings, store_llm_fields, stored_llm_fields
@@ -17,7 +16,6 @@ from .undo import Edit, LabelPatch, PromptChange, SegmentRename, UndoStack, chan
 from .worker import Job, SerialWorker
 
 __all__ = [
-    "HELP_EXAMPLES",
     "Edit",
     "Job",
     "LabelPatch",
@@ -27,12 +25,9 @@ __all__ = [
     "SerialWorker",
     "UndoStack",
     "changed_box",
-    "help_text",
     "load_llm_settings",
     "roi_from_corners",
     "store_llm_fields",
     "stored_llm_fields",
-    "strip_reasoning",
-    "unknown_reply",
     "vertebra_level",
 ]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .chat import help_text, unknown_reply
-
 try:  # the command layer's base class, when present (it validates actions before dispatch)
     from ..commands.executor import ActionExecutor as _Base
 except ImportError:  # pragma: no cover - only while the command layer is being written
@@ -113,12 +111,6 @@ class SlicerActionExecutor(_Base):
 
     def name_level(self, level: str) -> str:
         return self.controller.nameLevel(level)
-
-    def help(self) -> str:
-        return help_text()
-
-    def unknown(self) -> str:
-        return unknown_reply("?")
 
 
 def run_actions(executor: SlicerActionExecutor, actions: list[dict]) -> list[str]:
