@@ -89,3 +89,102 @@ def test_the_slicer_executor_answers_help_and_unknown_with_the_command_layers_te
     assert dispatch(executor, {"action": "help"}) == HELP_TEXT
     assert dispatch(executor, {"action": "unknown"}) == UNKNOWN_TEXT
     assert "segment the whole volume" in HELP_TEXT and "分割整个体积" in HELP_TEXT
+
+
+# -- the action list: schema.ACTIONS, every executor checked against it ------------------------------
+def sample(name: str) -> dict[str, Any]:
+    """A valid action of each kind: the schema's defaults, the first allowed value where one is required."""
+    from SpinalSAMR1Lib.commands.schema import ACTIONS
+
+    action: dict[str, Any] = {"action": name}
+    for slot in ACTIONS[name]:
+        if slot.required:
+            action[slot.name] = slot.choices[0] if slot.choices else "L4"
+    return action
+
+
+def test_an_executor_without_a_handler_for_an_action_is_refused_when_created():
+    from SpinalSAMR1Lib.commands.executor import PrintingExecutor
+
+    with pytest.raises(TypeError, match="no method for action 'undo'"):
+        type("NoUndo", (PrintingExecutor,), {"undo": None})
+    with pytest.raises(TypeError, match=r"navigate\(direction, count\) should take \(direction, steps\)"):
+        type("WrongSlots", (PrintingExecutor,), {"navigate": lambda self, direction, count: ""})
+
+
+def test_an_action_added_to_the_schema_needs_a_handler_in_every_executor(monkeypatch):
+    from SpinalSAMR1Lib.commands import schema
+    from SpinalSAMR1Lib.commands.executor import ActionExecutor, PrintingExecutor, check_handlers
+    from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
+
+    for cls in (ActionExecutor, PrintingExecutor, SlicerActionExecutor):
+        check_handlers(cls)  # as the schema stands
+    monkeypatch.setitem(schema.ACTIONS, "rotate_view", (schema.Slot("degrees", "int", 90, maximum=360),))
+    for cls in (ActionExecutor, PrintingExecutor, SlicerActionExecutor):
+        with pytest.raises(TypeError, match="no method for action 'rotate_view'"):
+            check_handlers(cls)
+
+
+class RecordingController:
+    """Has exactly the members of the Controller protocol, and records each call."""
+
+    def __init__(self) -> None:
+        from SpinalSAMR1Lib.slicer_support.executor import Controller
+
+        self.members = {n for n, v in vars(Controller).items() if callable(v) and not n.startswith("_")}
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name: str):
+        if name == "members" or name not in self.members:
+            raise AttributeError(f"not in the Controller protocol: {name}")
+
+        def call(*args):
+            self.calls.append((name, args))
+            if name == "deviceStatus":
+                return {"cuda_available": False, "threads": 2, "torch": "2"}
+            return f"{name} done"
+
+        return call
+
+
+def test_every_schema_action_runs_in_slicer_through_the_controller_protocol_only():
+    from SpinalSAMR1Lib.commands.executor import HELP_TEXT, execute_all
+    from SpinalSAMR1Lib.commands.schema import ACTIONS
+    from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
+
+    controller = RecordingController()
+    replies = execute_all(SlicerActionExecutor(controller), [sample(name) for name in ACTIONS])
+    assert len(replies) == len(ACTIONS) and not any("failed" in r for r in replies), replies
+    assert {name for name, _ in controller.calls} == controller.members  # no protocol method unused
+    assert replies[list(ACTIONS).index("help")] == HELP_TEXT
+    controller.calls.clear()
+    execute_all(
+        SlicerActionExecutor(controller), [{"action": "navigate", "direction": "previous", "steps": 3}]
+    )
+    assert controller.calls == [("navigate", (-3,))]
+
+
+# -- one runner, one validation: every action checked before any runs --------------------------------
+def test_the_slicer_panel_runs_nothing_of_a_list_with_an_invalid_action():
+    from SpinalSAMR1Lib.commands.executor import SchemaError, execute_all
+    from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
+
+    controller = RecordingController()
+    with pytest.raises(SchemaError, match="format_disk"):
+        execute_all(SlicerActionExecutor(controller), [{"action": "undo"}, {"action": "format_disk"}])
+    assert controller.calls == []
+
+
+def test_the_slicer_panel_stops_after_a_failing_action_and_says_what_was_skipped():
+    from SpinalSAMR1Lib.commands.executor import execute_all
+    from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
+
+    class NoVolume(RecordingController):
+        def setWindow(self, preset):
+            raise RuntimeError("no volume selected")
+
+    controller = NoVolume()
+    actions = [{"action": "set_window", "preset": "bone"}, {"action": "undo"}, {"action": "redo"}]
+    replies = execute_all(SlicerActionExecutor(controller), actions)
+    assert replies == ["set_window failed: no volume selected", "Skipped 2 later action(s)."]
+    assert controller.calls == []

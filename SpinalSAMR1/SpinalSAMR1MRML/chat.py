@@ -1,7 +1,8 @@
 """The chat controller: what a typed request does in Slicer, through the same calls as the buttons.
 
-``SpinalSAMR1Lib.slicer_support.executor.SlicerActionExecutor`` validates each action of the contract
-and calls one method here; each returns the reply shown in the chat history. Text is parsed offline,
+``SpinalSAMR1Lib.commands.executor.execute_all`` validates every action of a message against the
+contract, then ``SpinalSAMR1Lib.slicer_support.executor.SlicerActionExecutor`` calls one method here
+per action; each returns the reply shown in the chat history. Text is parsed offline,
 or by the LLM on the chat worker thread when it is switched on (with the offline rules as fallback).
 """
 
@@ -11,9 +12,10 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+from SpinalSAMR1Lib.commands.executor import SchemaError, execute_all
 from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.slicer_support import Job, load_llm_settings, store_llm_fields, stored_llm_fields
-from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor, run_actions
+from SpinalSAMR1Lib.slicer_support.executor import SlicerActionExecutor
 
 from . import nodes, segments, views
 from .widget_part import WidgetPart
@@ -81,7 +83,10 @@ class ChatController(WidgetPart):
         self.runActions(self._parseOffline(text))
 
     def runActions(self, actions: list) -> list[str]:
-        replies = run_actions(SlicerActionExecutor(self), actions)
+        try:
+            replies = execute_all(SlicerActionExecutor(self), actions)
+        except SchemaError as exc:  # nothing ran: a list with an invalid action runs none of it
+            replies = [_("Could not run that: {error}").format(error=exc)]
         for reply in replies:
             self._append(_("Assistant"), reply)
         self.widget.updateButtons()

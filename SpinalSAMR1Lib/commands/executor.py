@@ -3,16 +3,22 @@
 The Slicer module subclasses :class:`ActionExecutor`; the command line uses
 :class:`PrintingExecutor`, which only describes what would happen. :func:`dispatch` validates an
 action through the schema before calling anything, so a malformed or invented action (whatever
-produced it) never reaches the executor.
+produced it) never reaches the executor; :func:`execute_all` is the one runner of a message's
+actions, for the CLI and the Slicer panel alike.
+
+``schema.ACTIONS`` is the one list of actions: every executor class is checked against it when it
+is created (one method per action, its keywords the action's slots), so an action added to the
+schema without a handler fails at import, not in a user's chat.
 """
 
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Iterable
 from typing import Any, Final
 
-from .schema import SchemaError, validate_action
+from .schema import ACTIONS, SchemaError, validate_action
 
 #: (English, Chinese) example phrasings per action, for help and "unknown" replies.
 EXAMPLES: Final[dict[str, tuple[str, str]]] = {
@@ -62,8 +68,13 @@ class ActionExecutor(abc.ABC):
 
     Method names and keyword arguments are exactly the contract's action names and slots, so
     ``getattr(executor, action["action"])(**slots)`` is the whole mapping. ``help`` and
-    ``unknown`` have working defaults; everything else must be implemented.
+    ``unknown`` have working defaults; everything else must be implemented. Defaults of the
+    slots live in the schema only (:func:`dispatch` always passes every slot).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_handlers(cls)
 
     @abc.abstractmethod
     def load_volume(self, path: str | None) -> str:
@@ -138,6 +149,28 @@ class ActionExecutor(abc.ABC):
     def unknown(self) -> str:
         """Nothing actionable: say so, with examples."""
         return UNKNOWN_TEXT
+
+
+def check_handlers(cls: type) -> None:
+    """Raise TypeError unless ``cls`` has one method per schema action taking exactly its slots."""
+    problems = []
+    for name, slots in ACTIONS.items():
+        method = getattr(cls, name, None)
+        if not callable(method):
+            problems.append(f"no method for action {name!r}")
+            continue
+        params = [p for p in inspect.signature(method).parameters if p != "self"]
+        wanted = [slot.name for slot in slots]
+        if params != wanted:
+            problems.append(f"{name}({', '.join(params)}) should take ({', '.join(wanted)})")
+    if problems:
+        raise TypeError(f"{cls.__qualname__} does not follow schema.ACTIONS: {'; '.join(problems)}")
+
+
+check_handlers(ActionExecutor)
+_stale = ActionExecutor.__abstractmethods__ - set(ACTIONS)
+if _stale:  # pragma: no cover - caught by the import itself
+    raise TypeError(f"ActionExecutor has methods for actions not in the schema: {', '.join(sorted(_stale))}")
 
 
 def dispatch(executor: ActionExecutor, action: dict[str, Any]) -> str:
@@ -240,6 +273,7 @@ __all__ = [
     "ActionExecutor",
     "PrintingExecutor",
     "SchemaError",
+    "check_handlers",
     "dispatch",
     "execute_all",
 ]

@@ -2,17 +2,16 @@
 
 Every action calls the same controller methods as the module's buttons (the widget implements
 :class:`Controller`), so a chat edit and a button press are one code path, undoable alike. Each
-method returns the reply shown in the chat history.
+method returns the reply shown in the chat history. The actions come from ``schema.ACTIONS``
+(checked when the class is created) and run through ``commands.executor.execute_all``, the
+runner the CLI uses too; ``help`` and ``unknown`` answer with the command layer's texts.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-try:  # the command layer's base class, when present (it validates actions before dispatch)
-    from ..commands.executor import ActionExecutor as _Base
-except ImportError:  # pragma: no cover - only while the command layer is being written
-    _Base = object  # type: ignore[assignment,misc]
+from ..commands.executor import ActionExecutor
 
 
 class Controller(Protocol):
@@ -31,6 +30,8 @@ class Controller(Protocol):
     def redo(self) -> str: ...
     def save(self, path: str | None) -> str: ...
     def metrics(self) -> dict | str: ...
+    def spineReport(self, levels: list[str]) -> str: ...
+    def nameLevel(self, level: str) -> str: ...
 
 
 def _format_status(status: dict) -> str:
@@ -54,32 +55,28 @@ def _format_metrics(m: dict | str) -> str:
     )
 
 
-class SlicerActionExecutor(_Base):
+class SlicerActionExecutor(ActionExecutor):
     """Runs validated contract actions through a :class:`Controller`."""
 
-    def __init__(self, controller: Controller, *args: Any, **kwargs: Any) -> None:
-        if _Base is not object:
-            super().__init__(*args, **kwargs)
+    def __init__(self, controller: Controller) -> None:
         self.controller = controller
 
-    def load_volume(self, path: str | None = None) -> str:
+    def load_volume(self, path: str | None) -> str:
         return self.controller.loadVolume(path)
 
-    def add_points(self, count: int = 1, polarity: str = "positive", level: str | None = None) -> str:
+    def add_points(self, count: int, polarity: str, level: str | None) -> str:
         return self.controller.startPlacing(polarity, count, level)
 
-    def add_box(self, level: str | None = None) -> str:
+    def add_box(self, level: str | None) -> str:
         return self.controller.startPlacing("box", 1, level)
 
-    def segment(
-        self, prompt: str = "auto", scope: str = "slice", view: str | None = None, levels: list | None = None
-    ) -> str:
-        return self.controller.segment(prompt, scope, view, list(levels or []))
+    def segment(self, prompt: str, scope: str, view: str | None, levels: list[str]) -> str:
+        return self.controller.segment(prompt, scope, view, list(levels))
 
-    def clear(self, target: str = "all") -> str:
+    def clear(self, target: str) -> str:
         return self.controller.clear(target)
 
-    def navigate(self, direction: str = "next", steps: int = 1) -> str:
+    def navigate(self, direction: str, steps: int) -> str:
         return self.controller.navigate(steps if direction == "next" else -steps)
 
     def set_view(self, view: str) -> str:
@@ -100,44 +97,14 @@ class SlicerActionExecutor(_Base):
     def redo(self) -> str:
         return self.controller.redo()
 
-    def save(self, path: str | None = None) -> str:
+    def save(self, path: str | None) -> str:
         return self.controller.save(path)
 
     def show_metrics(self) -> str:
         return _format_metrics(self.controller.metrics())
 
-    def report(self, levels: list[str] | None = None) -> str:
-        return self.controller.spineReport(list(levels or []))
+    def report(self, levels: list[str]) -> str:
+        return self.controller.spineReport(list(levels))
 
     def name_level(self, level: str) -> str:
         return self.controller.nameLevel(level)
-
-
-def run_actions(executor: SlicerActionExecutor, actions: list[dict]) -> list[str]:
-    """Execute actions in order; one reply per action. A failing action stops the rest."""
-    try:
-        from ..commands.executor import dispatch
-    except ImportError:  # pragma: no cover - only while the command layer is being written
-        dispatch = _dispatch
-    replies = []
-    for action in actions:
-        try:
-            replies.append(str(dispatch(executor, action)))
-        except Exception as exc:  # noqa: BLE001 - one clear line in the chat, not a traceback
-            replies.append(f"Could not {action.get('action', 'do that')}: {exc}")
-            break
-    return replies
-
-
-def _dispatch(executor: SlicerActionExecutor, action: dict) -> str:
-    name = action.get("action")
-    method = getattr(executor, str(name), None) if name in _ACTIONS else None
-    if method is None:
-        return executor.unknown()
-    return method(**{k: v for k, v in action.items() if k != "action"})
-
-
-_ACTIONS = (
-    "load_volume add_points add_box segment clear navigate set_view set_window device_status verify_model "
-    "undo redo save show_metrics report name_level help unknown"
-).split()
