@@ -188,3 +188,45 @@ def test_the_slicer_panel_stops_after_a_failing_action_and_says_what_was_skipped
     replies = execute_all(SlicerActionExecutor(controller), actions)
     assert replies == ["set_window failed: no volume selected", "Skipped 2 later action(s)."]
     assert controller.calls == []
+
+
+# -- level names: one definition (schema.LEVEL_LETTER / LEVEL_NUMBER) behind every finder -------------
+@pytest.mark.parametrize("name", ["C1", "C7", "T1", "T10", "T12", "L1", "L5", "S1"])
+def test_every_level_finder_reads_a_real_level_name(name):
+    from SpinalSAMR1Lib.commands import parse
+    from SpinalSAMR1Lib.commands.levels import first_level
+    from SpinalSAMR1Lib.slicer_support import vertebra_level
+
+    for written in (name, name.lower()):
+        assert vertebra_level(f"seg {written}") == name  # the Slicer module's point and ROI labels
+        assert first_level(f"add a point on {written}") == name  # the chat's level finder
+        assert parse(f"this is {written}") == [{"action": "name_level", "level": name}]
+
+
+@pytest.mark.parametrize("text", ["segment T10-T12", "segment t10-t12", "report T11~L2 and T10–T12"])
+def test_the_privacy_filter_keeps_level_ranges_that_look_like_ids(text):
+    from SpinalSAMR1Lib.commands.privacy import mask_private
+
+    assert mask_private(text) == (text, {})  # four digits and a letter, but levels, not an ID
+    assert mask_private(text + " of MRN 123456")[1] == {"<id-1>": "123456"}
+
+
+@pytest.mark.parametrize("lookalike", ["C8", "T13", "L6", "S2", "L0"])
+def test_no_level_finder_takes_a_lookalike_for_a_level(lookalike):
+    from SpinalSAMR1Lib.commands import parse
+    from SpinalSAMR1Lib.commands.levels import first_level
+    from SpinalSAMR1Lib.slicer_support import vertebra_level
+
+    assert vertebra_level(f"seg {lookalike}") is None
+    assert vertebra_level(f"{lookalike} then L3") == "L3"  # the first real one
+    assert first_level(f"add a point on {lookalike}") is None
+    assert parse(f"this is {lookalike}")[0]["action"] != "name_level"
+
+
+def test_the_level_pattern_is_built_from_the_schemas_levels():
+    import re
+
+    from SpinalSAMR1Lib.commands.schema import LEVEL_LETTER, LEVEL_NUMBER, LEVELS
+
+    assert all(re.fullmatch(LEVEL_LETTER + LEVEL_NUMBER, name) for name in LEVELS)
+    assert LEVEL_LETTER == "[CTLS]"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .numbers import EN_ORDINALS, ZH_NUMERAL_CHARS, to_int
-from .schema import LEVEL_INDEX, LEVELS
+from .schema import LEVEL_INDEX, LEVEL_LETTER, LEVEL_LETTER_ANY_CASE, LEVEL_NUMBER, LEVELS
 
 _REGION_LEVELS: Final[dict[str, tuple[str, ...]]] = {
     "C": LEVELS[0:7],
@@ -34,7 +34,9 @@ _ZH_REGION: Final = {"颈": "C", "胸": "T", "腰": "L", "骶": "S"}
 
 # A level written with its letter: L3, l3, L-3, "L 3" (a space only with a capital letter,
 # so "it's 1 slice" is not S1).
-_LVL: Final = r"(?<![A-Za-z0-9])(?:([CcTtLlSs])-?|([CTLS]) )(\d{1,2})(?![0-9A-Za-z])"
+_LVL: Final = (
+    rf"(?<![A-Za-z0-9])(?:({LEVEL_LETTER_ANY_CASE})-?|({LEVEL_LETTER}) )({LEVEL_NUMBER})(?![0-9A-Za-z])"
+)
 _RANGE_SEP: Final = r"\s*(?i:-|~|to|through|thru|till|until|up to|到|至)\s*"
 _N: Final = rf"(\d{{1,2}}|[{ZH_NUMERAL_CHARS}]{{1,3}})"
 _EN_N: Final = (

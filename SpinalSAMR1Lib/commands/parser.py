@@ -25,7 +25,15 @@ from .levels import blank_levels, first_level, levels_in
 from .normalize import lower_ascii, nfkc, strip_controls
 from .numbers import EN_NUMBER, ZH_NUMBER, to_int
 from .paths import find_paths
-from .schema import MAX_ACTIONS, MAX_COUNT, MAX_STEPS, make_action, unknown
+from .schema import (
+    LEVEL_LETTER_ANY_CASE,
+    LEVEL_NUMBER,
+    MAX_ACTIONS,
+    MAX_COUNT,
+    MAX_STEPS,
+    make_action,
+    unknown,
+)
 from .typos import TypoFixer
 
 _log = logging.getLogger(__name__)
@@ -501,7 +509,7 @@ _NAME_LEVEL: Final = re.compile(
     r"(?:(?:this|that|it)(?: (?:vertebra|vertebral body|one|level|bone|segment))?"
     r" ?(?:is|'s|should be|must be|is actually)(?: the| a)?"
     r"|(?:call|name|label|rename|mark) (?:this|that|it)(?: (?:vertebra|one|segment))?(?: as| to)?)"
-    r"\s*(?P<level>[a-z]\s?-?\d{1,2})\s*[.!。！]?\s*$"
+    rf"\s*(?P<level>{LEVEL_LETTER_ANY_CASE}\s?-?{LEVEL_NUMBER})\s*[.!。！]?\s*$"
     r"|^\s*(?:这|那)(?:个|块|节)?(?:椎体|椎骨|节段)?(?:是|为|叫)\s*(?P<zh>.{1,4}?)\s*[。！!.]?\s*$"
 )
 

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from .paths import find_paths
+from .schema import LEVEL_LETTER, LEVEL_NUMBER
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("date", re.compile(r"(?<!\d)\d{4}年\d{1,2}月\d{1,2}日?")),
@@ -46,7 +47,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("name", re.compile(r"(?:患者|病人|姓名)[\s:：]*(?P<secret>[\u4e00-\u9fff]{2,4})")),
 )
-_LEVELS_ONLY = re.compile(r"(?i:[CTLS]\d{1,2}(?:[-–~]+[CTLS]?\d{1,2})*)")  # T10-T12: levels, not an ID
+_LEVELS_ONLY = re.compile(  # T10-T12: levels, not an ID
+    rf"(?i:{LEVEL_LETTER}{LEVEL_NUMBER}(?:[-–~]+{LEVEL_LETTER}?{LEVEL_NUMBER})*)"
+)
 _PLACEHOLDER = re.compile(r"<(?:path|date|id|name)-\d+>")
 
 

@@ -22,6 +22,19 @@ LEVELS: Final[tuple[str, ...]] = (
 )
 LEVEL_INDEX: Final[dict[str, int]] = {name: i for i, name in enumerate(LEVELS)}
 
+# What a level name looks like in text, the one definition every level pattern is built from (the
+# chat's level finder, the privacy filter, the "this is L4" rule, the Slicer module's label reader):
+# a region letter, then a one- or two-digit number. Whether a match names a real level ("L6" looks
+# like one) is LEVEL_INDEX's to say, after upper-casing.
+#: The region letters, "CTLS".
+LEVEL_LETTERS: Final = "".join(dict.fromkeys(name[0] for name in LEVELS))
+#: A region letter (regex character class; upper case as in LEVELS).
+LEVEL_LETTER: Final = f"[{LEVEL_LETTERS}]"
+#: A region letter in either case.
+LEVEL_LETTER_ANY_CASE: Final = f"[{LEVEL_LETTERS}{LEVEL_LETTERS.lower()}]"
+#: The number after the letter.
+LEVEL_NUMBER: Final = r"\d{1,2}"
+
 VIEWS: Final = ("axial", "sagittal", "coronal", "3d")
 #: "3d" in a segment request means scope "volume", so segment.view only names 2D views.
 SEGMENT_VIEWS: Final = ("axial", "sagittal", "coronal")

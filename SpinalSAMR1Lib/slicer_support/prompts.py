@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 
+from ..commands.schema import LEVEL_INDEX, LEVEL_LETTER, LEVEL_NUMBER
 from ..errors import InputError
 from ..geometry import Roi
 
-_LEVEL = re.compile(r"\b(C[1-7]|T1[0-2]|T[1-9]|L[1-5]|S1)\b", re.IGNORECASE)
+_LEVEL = re.compile(rf"\b{LEVEL_LETTER}{LEVEL_NUMBER}\b", re.IGNORECASE)
 
 
 def roi_from_corners(corners: np.ndarray) -> Roi:
@@ -29,8 +30,7 @@ def roi_from_corners(corners: np.ndarray) -> Roi:
 def vertebra_level(*texts: str | None) -> str | None:
     """The first vertebra level (C1..C7, T1..T12, L1..L5, S1) named in any of ``texts``, upper case."""
     for text in texts:
-        if text:
-            m = _LEVEL.search(text)
-            if m:
-                return m.group(1).upper()
+        for m in _LEVEL.finditer(text or ""):
+            if m.group(0).upper() in LEVEL_INDEX:
+                return m.group(0).upper()
     return None
