@@ -343,7 +343,6 @@ def send(widget, text):
 
 
 def test_chat_clear_points_clears_and_undo_restores(slicer, M, widget):
-    pytest.importorskip("SpinalSAMR1Lib.commands")
     pn = widget._parameterNode
     pn.positivePoints.AddControlPoint([1.0, 2.0, 3.0], "L3")
     pn.positivePoints.AddControlPoint([4.0, 5.0, 6.0])
@@ -360,7 +359,6 @@ def test_chat_clear_points_clears_and_undo_restores(slicer, M, widget):
 
 
 def test_chat_unknown_gets_examples_and_help_lists_actions(slicer, M, widget):
-    pytest.importorskip("SpinalSAMR1Lib.commands")
     history = send(widget, "what's the weather like?")
     assert "Try for example" in history and "help" in history
     history = send(widget, "help")
@@ -368,7 +366,6 @@ def test_chat_unknown_gets_examples_and_help_lists_actions(slicer, M, widget):
 
 
 def test_chat_actions_drive_the_same_logic_as_buttons(slicer, M, widget, phantom):
-    pytest.importorskip("SpinalSAMR1Lib.commands")
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     widget.ui.inputSelector.setCurrentNode(volume)
     send(widget, "bone window")
@@ -546,7 +543,6 @@ def test_roi_from_corners_round_trips_a_rotated_box():
 
 
 def test_chat_navigate_save_metrics_and_status(slicer, M, widget, phantom, tmp_path):
-    pytest.importorskip("SpinalSAMR1Lib.commands")
     volume = add_volume(slicer, phantom.image, phantom.ijk_to_ras)
     widget.ui.inputSelector.setCurrentNode(volume)
     red = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceNode()

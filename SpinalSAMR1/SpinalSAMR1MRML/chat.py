@@ -12,6 +12,7 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+from SpinalSAMR1Lib.commands import llm, parse
 from SpinalSAMR1Lib.commands.executor import SchemaError, execute_all
 from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.slicer_support import Job, load_llm_settings, store_llm_fields, stored_llm_fields
@@ -56,19 +57,15 @@ class ChatController(WidgetPart):
 
     @staticmethod
     def _parseOffline(text: str) -> list:
-        from SpinalSAMR1Lib import commands
+        return parse(text)
 
-        return commands.parse(text)
-
-    def _parseWithLlm(self, text: str, settings):
+    def _parseWithLlm(self, text: str, settings: llm.LLMSettings) -> llm.LLMResult:
         """Runs on the chat worker thread; never raises (the command layer falls back to offline rules)."""
-        from SpinalSAMR1Lib.commands import llm
-
         if self._llmParser is None or self._llmParser[0] != settings:
             self._llmParser = (settings, llm.LLMParser(settings))
         return self._llmParser[1].parse(text)
 
-    def _onLlmReply(self, result, settings) -> None:
+    def _onLlmReply(self, result: llm.LLMResult, settings: llm.LLMSettings) -> None:
         if result.backend != "llm":
             self._append(_("Assistant"), _("(offline rules: {why})").format(why=result.error or "no LLM"))
         elif settings.show_reasoning and result.reasoning:  # hidden by default
