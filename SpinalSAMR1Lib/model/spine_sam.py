@@ -6,9 +6,10 @@ module see one interface:
 - ``encode(images_b3ss)``: (B, 3, S, S) normalised images -> (B, 256, 64, 64) embeddings, CBAM applied.
 - ``decode(...)``: embeddings + prompts in the S x S input frame -> (B, C, 256, 256) mask logits and
   (B, C) predicted IoU, C = 3 with ``multimask`` else 1.
-- With a detail branch (LiteMedSAM only, :mod:`.detail`), ``encode_parts`` also returns the image's
-  (B, 16, H, W) detail map, which ``decode`` then needs.
+- With a detail branch (backbones with ``detail_taps``, :mod:`.detail`), ``encode_parts`` also returns
+  the image's (B, 16, H, W) detail map, which ``decode`` then needs.
 
+What differs between backbones is asked of their spec (:attr:`SpineSAM.spec`, :mod:`.backbones`).
 LiteMedSAM also takes inputs of other shapes (``input_fit="area"``, sides multiples of 4): an (H, W)
 input gives a (256, H/4, W/4) embedding and (H, W) mask logits, in the frame of an H x W input whose
 prompts are normalised as if it were the top-left of a square of side max(H, W) (SAM's padded frame).
@@ -23,6 +24,7 @@ from torch import nn
 
 from ..errors import UserError
 from . import tinyvit_size
+from .backbones import BackboneSpec, backbone_spec, backbones_with
 from .cbam import CBAM
 from .detail import DetailBranch
 from .lora import LoraSettings
@@ -91,17 +93,23 @@ class SpineSAM(nn.Module):
         return self.info.image_size
 
     @property
+    def spec(self) -> BackboneSpec:
+        """What this model's backbone is and can do."""
+        return backbone_spec(self.info.backbone)
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     def set_input_fit(self, fit: str, area: float = 1.0, max_upscale: float | None = None) -> None:
         """Use SAM's padded square input ("square") or one shaped like the crop ("area", LiteMedSAM only:
-        TinyViT takes any input size) with a budget of ``area`` x the square's pixels and at most
+        TinyViT takes any input size: ``spec.any_input_size``) with a budget of ``area`` x the square's pixels and at most
         ``max_upscale`` input pixels per crop pixel; see :func:`SpinalSAMR1Lib.predictor.resized_shape`."""
         if fit not in INPUT_FITS:
             raise UserError(f"unknown input fit {fit!r}; choose one of {', '.join(INPUT_FITS)}")
-        if fit != "square" and self.info.backbone != "litemedsam":
-            raise UserError(f"input fit {fit!r} needs the litemedsam backbone, not {self.info.backbone}")
+        if fit != "square" and not self.spec.any_input_size:
+            capable = " or ".join(backbones_with("any_input_size"))
+            raise UserError(f"input fit {fit!r} needs the {capable} backbone, not {self.info.backbone}")
         if fit != "area" and area != 1.0:
             raise UserError("an input area other than 1 applies to the area fit only")
         if not 0.25 <= area <= 4.0:
@@ -118,9 +126,11 @@ class SpineSAM(nn.Module):
         return self.cbam
 
     def add_detail(self) -> DetailBranch:
-        """Attach a (residual = 0, hence neutral) high-resolution detail branch (LiteMedSAM only)."""
-        if self.info.backbone != "litemedsam":
-            raise UserError(f"the detail branch needs the litemedsam backbone, not {self.info.backbone}")
+        """Attach a (residual = 0, hence neutral) high-resolution detail branch (``spec.detail_taps``:
+        LiteMedSAM only)."""
+        if not self.spec.detail_taps:
+            capable = " or ".join(backbones_with("detail_taps"))
+            raise UserError(f"the detail branch needs the {capable} backbone, not {self.info.backbone}")
         if self.detail is not None:  # one branch, one hook
             return self.detail
         self.detail = DetailBranch().to(self.device)
@@ -153,7 +163,7 @@ class SpineSAM(nn.Module):
         """Like :meth:`encode`, plus the (B, 16, H, W) detail map of a model with a detail branch (else
         None); pass both to :meth:`decode`."""
         detail = None
-        if self.info.backbone != "litemedsam":
+        if not self.spec.any_input_size:
             embeddings = self.image_encoder(images_b3ss)
         elif self.detail is None:
             embeddings = tinyvit_size.encode(self.image_encoder, images_b3ss)
@@ -189,7 +199,7 @@ class SpineSAM(nn.Module):
 
     def _decode(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask):
         batch = embeddings_bchw.shape[0]
-        if batch > 1 and self.info.backbone != "litemedsam":
+        if batch > 1 and not self.spec.batched_decode:
             # segment-anything's decoder repeats one embedding per prompt; decode sample by sample.
             outs = [
                 self._decode(

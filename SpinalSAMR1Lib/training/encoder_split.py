@@ -14,6 +14,7 @@ from torch import nn
 
 from ..errors import UserError
 from ..model import tinyvit_size
+from ..model.backbones import backbone_spec
 
 
 def tinyvit_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
@@ -29,12 +30,14 @@ def tinyvit_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor
 
 class EncoderSplit:
     """``prefix(x)`` (no grad, cacheable) then ``suffix(h)``; ``prefix`` covers every stage before the first
-    one with a trainable parameter. Backbones other than TinyViT are not split (empty prefix)."""
+    one with a trainable parameter. Encoders that are not staged (``BackboneSpec.staged_encoder``, TinyViT
+    only) are not split (empty prefix)."""
 
     def __init__(self, encoder: nn.Module, backbone: str) -> None:
+        spec = backbone_spec(backbone)
         self.encoder = encoder
-        self.sized = backbone == "litemedsam"  # TinyViT takes any input size (multiples of 4)
-        if backbone != "litemedsam":
+        self.sized = spec.any_input_size  # the encoder takes any input size (multiples of 4)
+        if not spec.staged_encoder:
             self.prefix_stages, self.suffix_stages = [], [("encoder", encoder)]
             return
         stages = tinyvit_stages(encoder)
