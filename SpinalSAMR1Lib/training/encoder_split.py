@@ -7,8 +7,6 @@ step. On a 2-core CPU this is what makes fine-tuning in well under two hours pos
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
@@ -17,30 +15,23 @@ from ..model import tinyvit_size
 from ..model.backbones import backbone_spec
 
 
-def tinyvit_stages(encoder: nn.Module) -> list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
-    """TinyViT (LiteMedSAM) as named stages: patch_embed, layers.0..3, neck (tokens -> (B, 256, h, w)).
-
-    The stages run at the input size last set with :func:`~SpinalSAMR1Lib.model.tinyvit_size.set_input_size`.
-    """
-    stages: list[tuple[str, Callable]] = [("patch_embed", encoder.patch_embed)]
-    stages += [(f"layers.{i}", layer) for i, layer in enumerate(encoder.layers)]
-    stages.append(("neck", lambda tokens: tinyvit_size.tokens_to_embedding(encoder, tokens)))
-    return stages
-
-
 class EncoderSplit:
     """``prefix(x)`` (no grad, cacheable) then ``suffix(h)``; ``prefix`` covers every stage before the first
     one with a trainable parameter. Encoders that are not staged (``BackboneSpec.staged_encoder``, TinyViT
-    only) are not split (empty prefix)."""
+    only) are not split (empty prefix).
+
+    Every stage is ``stage(x, input_hw)`` (:func:`~SpinalSAMR1Lib.model.tinyvit_size.stages`): the size of
+    the input a cached tensor came from travels with it, nothing is stored on the encoder."""
 
     def __init__(self, encoder: nn.Module, backbone: str) -> None:
         spec = backbone_spec(backbone)
         self.encoder = encoder
         self.sized = spec.any_input_size  # the encoder takes any input size (multiples of 4)
+        self.image_size = spec.image_size
         if not spec.staged_encoder:
-            self.prefix_stages, self.suffix_stages = [], [("encoder", encoder)]
+            self.prefix_stages, self.suffix_stages = [], [("encoder", lambda x, _hw: encoder(x))]
             return
-        stages = tinyvit_stages(encoder)
+        stages = tinyvit_size.stages(encoder)
         names = [name for name, _ in stages]
         first = len(stages) - 1  # the neck
         for i, name in enumerate(names[:-1]):
@@ -57,10 +48,9 @@ class EncoderSplit:
     @torch.no_grad()
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) input -> the cached prefix output."""
-        if self.sized:
-            tinyvit_size.set_input_size(self.encoder, tuple(x.shape[-2:]))
+        input_hw = tuple(x.shape[-2:])
         for _, stage in self.prefix_stages:
-            x = stage(x)
+            x = stage(x, input_hw)
         return x
 
     @torch.no_grad()
@@ -71,23 +61,21 @@ class EncoderSplit:
         if not self.sized or "layers.0" not in names:
             raise UserError("the detail branch needs a LiteMedSAM encoder whose stage 0 stays frozen")
         input_hw = tuple(x.shape[-2:])
-        tinyvit_size.set_input_size(self.encoder, input_hw)
         stem = stage0 = None
         for name, stage in self.prefix_stages:
             if name == "layers.0":
                 stem, x = tinyvit_size.run_stage0(self.encoder.layers[0], x)
                 stage0 = tinyvit_size.tokens_to_map(x, tinyvit_size.stage_sizes(input_hw)[1])
             else:
-                x = stage(x)
+                x = stage(x, input_hw)
         return x, stem, stage0
 
     def suffix(self, h: torch.Tensor, input_hw: tuple[int, int] | None = None) -> torch.Tensor:
         """Prefix output -> embeddings; ``input_hw`` is the (H, W) of the input ``h`` was computed from
-        (needed when inputs of several sizes are cached)."""
-        if self.sized and input_hw is not None:
-            tinyvit_size.set_input_size(self.encoder, tuple(input_hw))
+        (default: the backbone's square ``image_size``)."""
+        hw = (self.image_size, self.image_size) if input_hw is None else tuple(input_hw)
         for _, stage in self.suffix_stages:
-            h = stage(h)
+            h = stage(h, hw)
         return h
 
     def describe(self) -> str:
