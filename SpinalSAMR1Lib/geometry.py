@@ -241,6 +241,63 @@ def slice_box_kji(frame: ViewFrame, index: int) -> tuple[int, int, int, int, int
     return lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
 
 
+@dataclass(frozen=True)
+class VoxelBox:
+    """A box of a (k, j, i) voxel grid: ``lo_kji`` inclusive, ``hi_kji`` exclusive, array order.
+
+    Holds a crop's position so that work on a large volume can keep only the crop in memory while the
+    slices it reads stay whole (a model sees the same pixels as without the crop).
+    """
+
+    lo_kji: tuple[int, int, int]
+    hi_kji: tuple[int, int, int]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(b - a) for a, b in zip(self.lo_kji, self.hi_kji, strict=True))
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(a, b) for a, b in zip(self.lo_kji, self.hi_kji, strict=True))
+
+    @classmethod
+    def around_roi(cls, roi: Roi, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...], pad: int = 1):
+        """The voxels whose centres may lie inside ``roi`` (its corners bound it: a box is convex),
+        grown by ``pad`` voxels and clipped to the grid; an ROI off the grid gives an empty box."""
+        corners_kji = ras_to_ijk_points(roi.corners(), ijk_to_ras)[:, ::-1]
+        size = np.asarray(shape_kji[:3], int)
+        lo = np.clip(np.floor(corners_kji.min(axis=0)).astype(int) - pad, 0, size)
+        hi = np.clip(np.ceil(corners_kji.max(axis=0)).astype(int) + 1 + pad, 0, size)
+        return cls(tuple(int(v) for v in lo), tuple(int(v) for v in np.maximum(hi, lo)))
+
+    def ijk_to_ras(self, ijk_to_ras: np.ndarray) -> np.ndarray:
+        """The 4x4 IJK-to-RAS matrix of the crop's own grid (its voxel 0 is this box's ``lo_kji``)."""
+        shift = np.eye(4)
+        shift[:3, 3] = self.lo_kji[::-1]
+        return _as_matrix(ijk_to_ras) @ shift
+
+    def insert_slice(self, crop: np.ndarray, frame: ViewFrame, index: int, image: np.ndarray) -> None:
+        """Write the part inside this box of a whole slice (``index`` of ``frame``, display orientation,
+        as :func:`insert_slice` takes it) into ``crop``, this box's array; a slice outside does nothing."""
+        n, r, c = (2 - frame.normal_ijk, 2 - frame.row_ijk, 2 - frame.col_ijk)  # array axes
+        if image.shape != frame.slice_shape:
+            raise ValueError(f"slice shape {image.shape} does not match the view's {frame.slice_shape}")
+        if not self.lo_kji[n] <= index < self.hi_kji[n]:
+            return
+        plane = image[::-1, :] if frame.row_flip else image  # rows, cols now run with array axes r, c
+        plane = plane[:, ::-1] if frame.col_flip else plane
+        moved = np.moveaxis(crop, [n, r, c], [0, 1, 2])
+        moved[index - self.lo_kji[n]] = plane[
+            self.lo_kji[r] : self.hi_kji[r], self.lo_kji[c] : self.hi_kji[c]
+        ]
+
+    def paste(self, crop: np.ndarray, shape_kji: tuple[int, ...], dtype=None) -> np.ndarray:
+        """A whole-grid array of ``shape_kji``, zero outside this box, ``crop`` inside."""
+        out = np.zeros(shape_kji, dtype or crop.dtype)
+        out[self.slices] = crop
+        return out
+
+
 def ijk_to_slice_coords(points_ijk: np.ndarray, frame: ViewFrame) -> np.ndarray:
     """Continuous IJK (N, 3) to (slice, x, y) (N, 3) in the frame's display orientation."""
     p = np.atleast_2d(np.asarray(points_ijk, float))

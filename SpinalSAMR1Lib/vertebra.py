@@ -18,7 +18,7 @@ request: the predictor's cache is keyed by the slice's pixels.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +70,10 @@ class _Job:
     done: int = 0
     total: int = 0
 
-    def step(self, labels_so_far: np.ndarray) -> None:
+    def step(self, labels_so_far: np.ndarray | Callable[[], np.ndarray]) -> None:
+        """Count one slice; on a cancel, raise with the labels so far (a callable is called only then)."""
         if self.cancel is not None and self.cancel():
-            raise Cancelled(labels_so_far)
+            raise Cancelled(labels_so_far() if callable(labels_so_far) else labels_so_far)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, max(self.total, self.done))
@@ -126,7 +127,8 @@ def segment_vertebra(
         cancel,
         stride_mm,
     )
-    prob = np.zeros(array.shape, np.float32)
+    # Only the box that can hold the answer is kept at the grid's size (a 512 x 512 x 600 CT in a few GB:
+    # float32 probabilities of the whole grid alone are 630 MB); the model still sees whole slices.
     votes = 0
     roi = prompts.roi
     if roi is None:
@@ -134,41 +136,51 @@ def segment_vertebra(
         if not walked.any():
             return walked.astype(np.uint8)
         roi = _roi_around(walked, ijk_to_ras, ROI_MARGIN_MM)
-        if click == "walk":
-            prob += walked
-            votes += 1
-            views = views[1:]
+    box = geo.VoxelBox.around_roi(roi, ijk_to_ras, array.shape)
+    prob = np.zeros(box.shape, np.float32)
+    if prompts.roi is None and click == "walk":
+        prob += walked[box.slices]
+        votes += 1
+        views = views[1:]
     for view in views:
-        prob += _roi_probabilities(job, roi, view, prob)
+        prob += _roi_probabilities(job, roi, view, box, prob)
         votes += 1
     mask = prob >= 0.5 * votes
+    box_to_ras = box.ijk_to_ras(ijk_to_ras)
     if prompts.roi is not None:
-        mask &= _inside_roi(prompts.roi, ijk_to_ras, array.shape)
+        mask &= _inside_roi(prompts.roi, box_to_ras, box.shape)
     # Enclosed cavities (dark trabecular bone the model missed) are filled; the spinal canal is a tunnel
     # open at both ends, not a cavity, so it stays empty.
-    return ndimage.binary_fill_holes(_one_object(mask, prompts, ijk_to_ras)).astype(np.uint8)
+    mask = ndimage.binary_fill_holes(_one_object(mask, prompts, box_to_ras))
+    return box.paste(mask.astype(np.uint8), array.shape)
 
 
 # -- ROI: every slice of the box, in one view ----------------------------------------------------------
-def _roi_probabilities(job: _Job, roi: geo.Roi, view: str, partial: np.ndarray) -> np.ndarray:
-    """(k, j, i) float32 probabilities from prompting the slices inside ``roi`` with its box in ``view``:
-    slices about ``job.stride_mm`` apart (both ends included), linearly interpolated in between."""
+def _roi_probabilities(
+    job: _Job, roi: geo.Roi, view: str, box: geo.VoxelBox, partial: np.ndarray
+) -> np.ndarray:
+    """Float32 probabilities, in ``box`` of the grid, from prompting the slices inside ``roi`` with its
+    box in ``view``: slices about ``job.stride_mm`` apart (both ends included), linearly interpolated in
+    between. ``partial``: the votes so far (in ``box``), kept by a cancel."""
     frame = geo.view_frame(job.ijk_to_ras, job.array.shape, view)
-    box, (first, last) = geo.roi_to_box(roi, job.ijk_to_ras, frame)
+    slice_box, (first, last) = geo.roi_to_box(roi, job.ijk_to_ras, frame)
     step = _slices_per_stride(job, frame)
     indices = sorted({*range(first, last + 1, step), last})
-    out = np.zeros(job.array.shape, np.float32)
+    out = np.zeros(box.shape, np.float32)
     job.total += len(indices)
-    done: dict[int, np.ndarray] = {}
+    before = None  # (index, probabilities) of the slice done last
     for index in indices:
-        job.step((partial > 0) | (out >= 0.5))  # a cancel keeps the slices done so far
+        # a cancel keeps the slices done so far
+        job.step(lambda: box.paste((partial > 0) | (out >= 0.5), job.array.shape))
         job.set_slice(frame, index)
-        done[index] = _probability(job.predictor.predict(box=box).logits)
-        geo.insert_slice(out, frame, index, done[index])
-    for a, b in zip(indices, indices[1:], strict=False):
-        for index in range(a + 1, b):
-            t = (index - a) / (b - a)
-            geo.insert_slice(out, frame, index, (1 - t) * done[a] + t * done[b])
+        now = _probability(job.predictor.predict(box=slice_box).logits)
+        box.insert_slice(out, frame, index, now)
+        if before is not None:
+            a, done_a = before
+            for between in range(a + 1, index):
+                t = (between - a) / (index - a)
+                box.insert_slice(out, frame, between, (1 - t) * done_a + t * now)
+        before = (index, now)
     return out
 
 
@@ -267,7 +279,7 @@ def _probability(logits: np.ndarray) -> np.ndarray:
 
 def _roi_around(mask: np.ndarray, ijk_to_ras: np.ndarray, margin_mm: float) -> geo.Roi:
     """RAS-aligned ROI around a mask's voxels (their corners), grown by ``margin_mm``."""
-    return geo.label_roi(mask.astype(np.uint8), 1, ijk_to_ras, margin_mm)
+    return geo.label_roi(mask, 1, ijk_to_ras, margin_mm)  # a bool mask: no uint8 copy of the grid
 
 
 def _inside_roi(roi: geo.Roi, ijk_to_ras: np.ndarray, shape_kji: tuple[int, ...]) -> np.ndarray:

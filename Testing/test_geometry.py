@@ -110,6 +110,44 @@ def test_slice_box_is_exactly_the_voxels_insert_slice_writes():
                 geo.slice_box_kji(frame, frame.num_slices)
 
 
+@pytest.mark.parametrize("name,m", GRIDS, ids=[g[0] for g in GRIDS])
+def test_a_crop_holds_what_the_whole_grid_holds_inside_its_box(name, m):
+    """VoxelBox.insert_slice on a crop equals insert_slice on the whole grid, cut to the box, in every
+    view and storage; slices outside the box leave the crop untouched; paste puts it back in place."""
+    rng = np.random.default_rng(1)
+    box = geo.VoxelBox((1, 2, 3), (6, 7, 9))
+    for view in geo.VIEWS:
+        frame = geo.view_frame(m, SHAPE_KJI, view)
+        whole = np.zeros(SHAPE_KJI, np.float32)
+        crop = np.zeros(box.shape, np.float32)
+        for index in range(frame.num_slices):
+            image = rng.random(frame.slice_shape).astype(np.float32)
+            geo.insert_slice(whole, frame, index, image)
+            box.insert_slice(crop, frame, index, image)
+        np.testing.assert_array_equal(crop, whole[box.slices])
+        pasted = box.paste(crop, SHAPE_KJI)
+        np.testing.assert_array_equal(pasted[box.slices], crop)
+        assert np.count_nonzero(pasted) == np.count_nonzero(crop)
+        with pytest.raises(ValueError):
+            box.insert_slice(crop, frame, 0, np.zeros((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("name,m", GRIDS, ids=[g[0] for g in GRIDS])
+def test_a_box_around_an_roi_holds_every_voxel_inside_it_and_its_own_grid_is_shifted(name, m):
+    ras = _ras_grid(m)
+    roi = geo.Roi(center=ras[3, 4, 5], size=np.array([4.0, 5.0, 6.0]), axes=_rotation_z(20) @ _rotation_x(10))
+    box = geo.VoxelBox.around_roi(roi, m, SHAPE_KJI, pad=0)
+    inside = roi.contains(ras.reshape(-1, 3)).reshape(SHAPE_KJI)
+    assert inside.any() and inside[box.slices].sum() == inside.sum()
+    assert np.all(np.array(box.shape) < np.array(SHAPE_KJI) + 1)
+    crop_m = box.ijk_to_ras(m)
+    lo_ijk = np.array(box.lo_kji[::-1], float)
+    np.testing.assert_allclose(geo.ijk_to_ras_points(np.zeros((1, 3)), crop_m), ras[box.lo_kji][None])
+    np.testing.assert_allclose(geo.ras_to_ijk_points(ras[box.lo_kji][None], m), lo_ijk[None], atol=1e-9)
+    far = geo.Roi(center=ras[0, 0, 0] + 1e4, size=np.ones(3))
+    assert 0 in geo.VoxelBox.around_roi(far, m, SHAPE_KJI).shape
+
+
 def test_oblique_volumes_are_refused_beyond_tolerance():
     tilted = geo.make_ijk_to_ras(directions=_rotation_z(40))
     with pytest.raises(geo.ObliqueViewError, match="oblique"):

@@ -187,6 +187,42 @@ def test_roi_stride_encodes_fewer_slices_and_interpolates_between_them(phantom, 
     assert metrics.dice(runs[0.0][0], ref) > 0.95 and metrics.dice(runs[6.0][0], ref) > 0.85
 
 
+@pytest.mark.parametrize(("prompt", "bytes_per_voxel"), [("roi", 1.5), ("click", 2.5)])
+def test_memory_grows_with_the_grid_only_by_the_answer_and_the_walks_mask(phantom, prompt, bytes_per_voxel):
+    """A 512 x 512 x 600 CT must segment in a few GB (each float32 copy of its grid is 630 MB): only the
+    uint8 answer (1 byte a voxel) and, for a click, the walk's bool mask are kept at the grid's size.
+    numpy's arrays are traced by tracemalloc; the same phantom widened with air must not cost more than
+    ``bytes_per_voxel`` per added voxel at the peak (before: 8.6 for an ROI, 10.0 for a click)."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    pad = 144
+    m = phantom.ijk_to_ras.copy()
+    m[:3, 3] -= m[:3, 0] * pad  # the same physical positions: the grid grows by ``pad`` columns each side
+    wide = SimpleNamespace(
+        image=np.pad(phantom.image, ((0, 0), (0, 0), (pad, pad)), constant_values=-1000),
+        labels=np.pad(phantom.labels, ((0, 0), (0, 0), (pad, pad))),
+        ijk_to_ras=m,
+    )
+    ref, click = _click(phantom)
+    roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
+    prompts = Prompts(roi=roi) if prompt == "roi" else Prompts(click[None], [1])
+    peaks, answers = [], []
+    for ph in (phantom, wide):
+        oracle = _Oracle(ph, phantom.label_value("L3"))
+        tracemalloc.start()
+        try:
+            out = segment_vertebra(ph.image, ph.ijk_to_ras, prompts, predictor=oracle, cache_key="ct")
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        answers.append(out)
+    np.testing.assert_array_equal(answers[1][:, :, pad:-pad], answers[0])  # the same answer in place
+    assert not answers[1][:, :, :pad].any() and metrics.dice(answers[0], ref) > 0.9
+    added = wide.image.size - phantom.image.size
+    assert (peaks[1] - peaks[0]) / added <= bytes_per_voxel
+
+
 def test_a_negative_stride_is_refused(phantom):
     roi = geo.label_roi(phantom.labels, phantom.label_value("L3"), phantom.ijk_to_ras)
     with pytest.raises(ValueError, match="stride_mm"):
