@@ -262,6 +262,21 @@ def test_python_api_is_lazy_and_documented():
 
 
 @pytest.mark.slow
+def test_bench_memory_reads_the_segment_process_own_peak(tmp_path, capsys):
+    """On a small synthetic CT: both prompts run in a fresh process, the vertebra is found, the peak is a
+    plausible figure for a model and a CT (200 MB .. 4 GB); an existing --json is not replaced."""
+    out = tmp_path / "mem.json"
+    assert main(["bench", "memory", "--shape", "64", "96", "96", "--json", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["prompt"] for r in runs] == ["click", "ROI"]
+    for r in runs:
+        assert 200 < r["peak_rss_mb"] < 4096 and r["seconds"] > 0 and r["dice_l3"] > 0.7
+    assert "within the budget" in capsys.readouterr().out
+    assert main(["bench", "memory", "--shape", "64", "96", "96", "--json", str(out)]) == 2  # exists
+    assert main(["bench", "memory", "--shape", "8", "96", "96"]) == 2  # too small for the phantom
+
+
+@pytest.mark.slow
 def test_bench_interactive_times_every_step_with_ratios_from_one_run(tmp_path, capsys):
     """The benchmark's shape, not its speed: every figure measured, positive, and its ratio reported."""
     from SpinalSAMR1Lib.io import write_volume

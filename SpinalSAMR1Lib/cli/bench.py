@@ -38,9 +38,10 @@ def register(sub) -> None:
     s.set_defaults(func=run_speed)
     import importlib
 
-    from . import bench_interactive
+    from . import bench_interactive, bench_memory
 
     bench_interactive.register(bsub)
+    bench_memory.register(bsub)
 
     try:
         bench_commands = importlib.import_module(".bench_commands", __package__)
