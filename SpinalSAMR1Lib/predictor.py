@@ -136,6 +136,30 @@ def model_input(
     return F.pad(model.normalize(x), (0, fw - nw, 0, fh - nh)), (nh, nw)
 
 
+def model_grey_levels(image: np.ndarray, normalization: str) -> np.ndarray:
+    """(H, W) float32 grey levels 0..255 as a model takes them, in training and inference alike.
+
+    ``normalization`` (``ModelInfo.normalization``): "unit" models (LiteMedSAM, MedSAM) saw every slice
+    min-max scaled to 0..255 over the whole slice, so they get it so; the others take the levels as
+    they are (their own mean/std normalisation follows in :func:`model_input`).
+    """
+    img = np.asarray(image, np.float32)
+    if normalization != "unit":
+        return img
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) * (255.0 / max(hi - lo, 1e-6))
+
+
+def to_input_frame(xy: np.ndarray, rect: Rect, resized_hw: tuple[int, int]) -> np.ndarray:
+    """Image pixel coordinates (N, 2) (x, y) -> the encoder input's, for a crop ``rect`` resized to
+    ``resized_hw`` and placed top-left (see :func:`model_input`). SAM's rule: coordinates are scaled,
+    not shifted by half a pixel. A box (4,) maps as its two corners: ``to_input_frame(box.reshape(2, 2),
+    ...).reshape(4)``."""
+    x0, y0, x1, y1 = rect
+    nh, nw = resized_hw
+    return (np.asarray(xy, float) - [x0, y0]) * [nw / (x1 - x0), nh / (y1 - y0)]
+
+
 def crop_to_low_res(
     crop_11hw: torch.Tensor,
     resized_hw: tuple[int, int],
@@ -193,13 +217,10 @@ class Predictor:
         ``pixel_spacing`` (row, column) in mm: non-square pixels (a sagittal slice of a CT with thick
         slices) are resampled so the model sees true proportions.
         """
-        img = np.asarray(image, np.float32)
+        img = np.asarray(image)
         if img.ndim != 2 or min(img.shape) < 2:
             raise InputError(f"expected a 2D image of at least 2x2 pixels, got shape {img.shape}")
-        if self.model.info.normalization == "unit":
-            # LiteMedSAM and MedSAM saw images min-max scaled over the whole slice.
-            lo, hi = float(img.min()), float(img.max())
-            img = (img - lo) * (255.0 / max(hi - lo, 1e-6))
+        img = model_grey_levels(img, self.model.info.normalization)
         self._image = img
         self._aspect = float(pixel_spacing[0]) / float(pixel_spacing[1])  # row mm / column mm
         digest = hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).hexdigest()
@@ -291,9 +312,7 @@ class Predictor:
 
     def _to_input(self, xy: np.ndarray, enc: _Encoded) -> np.ndarray:
         """Image pixel (x, y) -> model input frame coordinates (SAM's resize-longest-side rule)."""
-        x0, y0, x1, y1 = enc.rect
-        nh, nw = enc.resized_hw
-        return (xy - [x0, y0]) * [nw / (x1 - x0), nh / (y1 - y0)]
+        return to_input_frame(xy, enc.rect, enc.resized_hw)
 
     def _decode(self, enc, pts, lab, box, mask_logits, multimask):
         dev = self.model.device

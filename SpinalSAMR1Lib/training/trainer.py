@@ -25,7 +25,14 @@ from ..errors import UserError
 from ..model import LoraSettings, SpineSAM, inject_lora, load_model, save_adapter
 from ..model.adapter import encoder_norm_statistics
 from ..model.lora import extend_lora
-from ..predictor import Predictor, crop_rect, crop_to_low_res, model_input
+from ..predictor import (
+    Predictor,
+    crop_rect,
+    crop_to_low_res,
+    model_grey_levels,
+    model_input,
+    to_input_frame,
+)
 from . import prompts as pr
 from .data import Sample
 from .encoder_split import EncoderSplit
@@ -157,8 +164,7 @@ def make_variant(
         if given_box is not None:
             last = mask.shape[1] - 1
             given_box = np.array([last - given_box[2], given_box[1], last - given_box[0], given_box[3]])
-    lo, hi = float(image.min()), float(image.max())
-    image = (image - lo) * (255.0 / max(hi - lo, 1e-6)) if model.info.normalization == "unit" else image
+    image = model_grey_levels(image, model.info.normalization)  # the predictor's own preparation
     h, w = mask.shape
     aspect = sample.pixel_spacing[0] / sample.pixel_spacing[1]
     given = given_box is not None  # an instance sample: its box, and a target that may be empty
@@ -189,8 +195,7 @@ def make_variant(
     low_res_hw = (256, 256) if model.info.input_fit == "square" else frame_hw
     box_in = None
     if use_box:
-        sx, sy = resized[1] / (rect[2] - rect[0]), resized[0] / (rect[3] - rect[1])
-        box_in = (box - [rect[0], rect[1], rect[0], rect[1]]) * [sx, sy, sx, sy]
+        box_in = to_input_frame(np.asarray(box, float).reshape(2, 2), rect, resized).reshape(4)
     n_comp = len(pr.points_from_mask(target))
     target_low = _target_low_res(target, rect, resized, frame_hw, low_res_hw)
     per_low = frame_hw[0] / low_res_hw[0]
