@@ -42,7 +42,7 @@ from .volume import (
 
 # Measured by leave-one-case-out on the VerSe development cases (box prompts, per-vertebra 3D Dice):
 # sagittal alone beat axial, coronal and every average of them; slices 6-9 mm apart, interpolated, cost
-# about 0.02 Dice (within the spread) for half to a third of the time. See README, "One vertebra in 3D".
+# about 0.02 Dice (within the spread) for half to a third of the time. See MODEL_CARD.md, "One vertebra in 3D".
 DEFAULT_VIEWS: tuple[str, ...] = ("sagittal",)
 CLICK_MODES = ("walk", "sweep")  # walk: LOCO 0.55 vs 0.57 (within the spread) in a quarter of the time
 DEFAULT_STRIDE_MM = 3.0  # every slice of 3 mm data, every third of 1 mm data
