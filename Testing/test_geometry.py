@@ -197,7 +197,7 @@ def test_points_land_on_their_voxel():
 
 @pytest.mark.parametrize("name,m", GRIDS, ids=[g[0] for g in GRIDS])
 def test_roi_box_covers_the_same_voxels_in_any_storage(name, m):
-    """An ROI around a set of voxels gives a box and slice range that contain exactly those voxels."""
+    """An ROI around a set of voxels gives a box that contains them and exactly their slice range."""
     ras = _ras_grid(m)
     centre = ras[3, 4, 5]
     spacing = geo.spacing_ijk(m)
@@ -206,12 +206,15 @@ def test_roi_box_covers_the_same_voxels_in_any_storage(name, m):
     for view in geo.VIEWS:
         frame = geo.view_frame(m, SHAPE_KJI, view)
         box, (first, last) = geo.roi_to_box(roi, m, frame)
+        holding = []
         for s in range(frame.num_slices):
             img = geo.extract_slice(inside, frame, s)
             ys, xs = np.nonzero(img)
             if len(xs):
+                holding.append(s)
                 assert first <= s <= last
                 assert box[0] <= xs.min() and xs.max() <= box[2] and box[1] <= ys.min() and ys.max() <= box[3]
+        assert holding == list(range(first, last + 1)), (view, holding, (first, last))
 
 
 def test_rotated_roi_uses_all_eight_corners():
