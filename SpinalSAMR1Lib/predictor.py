@@ -226,8 +226,35 @@ class Predictor:
         digest = hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=16).hexdigest()
         self._key = (key, digest, img.shape, round(self._aspect, 6))
 
+    def has_embedding(self, rect: Rect | None = None) -> bool:
+        """Whether the current image's embedding for ``rect`` is cached (default: the whole image, what a
+        click with points only uses); the cache's LRU order is not touched."""
+        if self._image is None:
+            return False
+        return self._cache_key(rect or self._rect_for(None)) in self._cache
+
+    def encode_ahead(
+        self, image: np.ndarray, key: Hashable | None = None, pixel_spacing: tuple[float, float] = (1.0, 1.0)
+    ) -> bool:
+        """Encode the whole of ``image`` into the cache, where a later ``set_image(image, key,
+        pixel_spacing)`` and a click with points only look it up (any prompt without a ``crop_margin``; with
+        one, a box is encoded as a crop around it, which cannot be known ahead). The current image stays as
+        it was. Returns True when it encoded, False when the embedding was cached (it is then refreshed as
+        the most recently used)."""
+        saved = self._image, self._key, self._aspect
+        try:
+            self.set_image(image, key, pixel_spacing)
+            cached = self.has_embedding()
+            self._encoded(self._rect_for(None))
+            return not cached
+        finally:
+            self._image, self._key, self._aspect = saved
+
+    def _cache_key(self, rect: Rect) -> Hashable:
+        return (self._key, self.model.info.name, self.model.info.adapter, rect)
+
     def _encoded(self, rect: Rect) -> _Encoded:
-        key = (self._key, self.model.info.name, self.model.info.adapter, rect)
+        key = self._cache_key(rect)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)

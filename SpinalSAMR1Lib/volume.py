@@ -29,6 +29,7 @@ from .predictor_cache import PREDICTORS, model_key
 ProgressFn = Callable[[int, int], None]
 WALK_PAD_PX = 2.0  # propagation prompts the next slice with the previous mask's box grown by this
 CancelFn = Callable[[], bool]
+PREFETCH_SLICES = 2  # slices on each side of the shown one that prefetch_slices encodes ahead
 
 
 @dataclass
@@ -163,9 +164,51 @@ def set_volume_slice(
     """Give ``predictor`` slice ``index`` of ``frame``, windowed with a resolved ``window`` (see
     :func:`resolve_window`) and with its physical pixel size; the embedding is reused when the same
     pixels come again (the predictor keys its cache by them; ``cache_key`` only adds a namespace)."""
+    image, key, spacing = _volume_slice(array, ijk_to_ras, frame, index, window, cache_key)
+    predictor.set_image(image, key=key, pixel_spacing=spacing)
+
+
+def _volume_slice(array, ijk_to_ras, frame: geo.ViewFrame, index: int, window, cache_key):
+    """(image, key, pixel spacing) of slice ``index`` as :func:`set_volume_slice` gives it a predictor."""
     image = to_model_range(geo.extract_slice(array, frame, index), window)
     key = None if cache_key is None else (cache_key, frame.view, index, window)
-    predictor.set_image(image, key=key, pixel_spacing=geo.pixel_spacing(ijk_to_ras, frame))
+    return image, key, geo.pixel_spacing(ijk_to_ras, frame)
+
+
+def prefetch_slices(
+    predictor: Predictor,
+    array: np.ndarray,
+    ijk_to_ras: np.ndarray,
+    view: str,
+    index: int,
+    window: tuple[float, float] | str | None = "auto",
+    cache_key: Hashable | None = None,
+    count: int = PREFETCH_SLICES,
+    cancel: CancelFn | None = None,
+) -> list[int]:
+    """Encode slice ``index`` of ``view`` and its neighbours ``index`` +- 1 .. +- ``count`` (nearest first,
+    the next slice before the previous one) into ``predictor``'s embedding cache, exactly where a later
+    :func:`segment_slice` on them with the same ``window`` and ``cache_key`` looks them up, so that a
+    click there is a decoder call. Slices already cached are skipped, ``cancel()`` is asked before each
+    slice and stops the walk; returns the slices it encoded.
+
+    It serves clicks with points only, and any prompt for a model without a crop margin: with one, a box
+    is encoded as a crop around the box, which cannot be known ahead. Like every use of a predictor, it
+    must not run while another thread uses the same one (the Slicer module runs it on its inference
+    worker, pre-empted between slices by the next request).
+    """
+    frame = geo.view_frame(ijk_to_ras, array.shape, view)
+    win = resolve_window(array, window, cache_key)
+    order = [index] + [index + side * d for d in range(1, count + 1) for side in (1, -1)]
+    encoded = []
+    for i in order:
+        if not 0 <= i < frame.num_slices:
+            continue
+        if cancel is not None and cancel():
+            break
+        if predictor.encode_ahead(*_volume_slice(array, ijk_to_ras, frame, i, win, cache_key)):
+            encoded.append(i)
+    return encoded
 
 
 def _slice_prompts(prompts: Prompts, ijk_to_ras, frame, index: int):

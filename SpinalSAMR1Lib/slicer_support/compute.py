@@ -48,3 +48,13 @@ def compute_levels(request: SegmentRequest, predictor, progress=None, cancel=Non
     from ..levels import segment_levels
 
     return segment_levels(*args, extra["anchor"], extra["anchorLevel"], extra["levels"] or None, **common)
+
+
+def compute_prefetch(request: SegmentRequest, predictor, cancel=None) -> list[int]:
+    """Encode ``request.sliceIndex`` of ``request.view`` and ``extra["count"]`` slices on each side of it
+    ahead of the user's click (see :func:`SpinalSAMR1Lib.volume.prefetch_slices`); the slices encoded."""
+    from ..volume import PREFETCH_SLICES, prefetch_slices
+
+    count = request.extra.get("count", PREFETCH_SLICES)
+    args = (predictor, request.array, request.ijkToRas, request.view, request.sliceIndex)
+    return prefetch_slices(*args, cache_key=request.cacheKey, count=count, cancel=cancel)

@@ -5,8 +5,11 @@ wait for inference or for an LLM. So the module keeps one :class:`SerialWorker` 
 (inference, chat); a job runs ``fn(job)`` on the worker thread and its outcome is queued. A Qt
 timer on the main thread calls :meth:`SerialWorker.drain`, which runs the job's callbacks there.
 
-At most one job runs and at most one waits: submitting while another job waits replaces (drops)
-the waiting one, because only the newest request matters when prompts move faster than the model.
+At most one job runs and at most one waits: submitting while another job waits replaces (drops and
+cancels) the waiting one, because only the newest request matters when prompts move faster than the
+model. A ``background`` job (encoding the slices around the shown one ahead of a click) gives way to
+every other: submitting one cancels a running background job (it stops at its next check), a background
+job never replaces a waiting request, and ``busy(background=False)`` does not count it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Job:
     on_progress: Callable[[int, int], None] | None = None
     label: str = ""
     id: int = 0
+    background: bool = False
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def cancel(self) -> None:
@@ -54,6 +58,7 @@ class SerialWorker:
         self._pending: Job | None = None
         self._running: Job | None = None
         self._results: queue.SimpleQueue[tuple[str, Job, Any]] = queue.SimpleQueue()
+        self._queued = {False: 0, True: 0}  # outcomes not drained yet, by Job.background
         self._ids = itertools.count(1)
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=f"SpinalSAMR1-{name}", daemon=True)
@@ -61,19 +66,31 @@ class SerialWorker:
 
     # -- submitting (any thread, normally the GUI thread) ---------------------------------------
     def submit(self, job: Job) -> Job | None:
-        """Queue ``job``; returns the waiting job it replaced (now dropped), or None."""
+        """Queue ``job``; returns the waiting job it replaced (now dropped and cancelled), or None. A
+        background ``job`` is itself dropped (and returned) while a request waits; any other pre-empts a
+        running background job."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError(f"worker {self.name!r} is shut down")
-            job.id = next(self._ids)
-            dropped, self._pending = self._pending, job
-            self._wake.notify()
+            if job.background and self._pending is not None and not self._pending.background:
+                dropped = job
+            else:
+                job.id = next(self._ids)
+                dropped, self._pending = self._pending, job
+                if not job.background and self._running is not None and self._running.background:
+                    self._running.cancel()
+                self._wake.notify()
+        if dropped is not None:
+            dropped.cancel()
         return dropped
 
-    def busy(self) -> bool:
-        """True while a job runs or waits, or its outcome has not been drained yet."""
+    def busy(self, background: bool = True) -> bool:
+        """True while a job runs or waits, or an outcome has not been drained yet; with ``background``
+        False, background jobs and their outcomes do not count."""
         with self._lock:
-            return self._running is not None or self._pending is not None or not self._results.empty()
+            jobs = [j for j in (self._running, self._pending) if j is not None]
+            kinds = (False, True) if background else (False,)
+            return any(j.background in kinds for j in jobs) or any(self._queued[k] for k in kinds)
 
     def current(self) -> Job | None:
         with self._lock:
@@ -88,7 +105,12 @@ class SerialWorker:
 
     def report_progress(self, job: Job, done: int, total: int) -> None:
         """Called from ``job.fn`` on the worker thread; delivered to ``on_progress`` by ``drain``."""
-        self._results.put(("progress", job, (int(done), int(total))))
+        self._put(("progress", job, (int(done), int(total))))
+
+    def _put(self, outcome: tuple[str, Job, Any]) -> None:
+        with self._lock:
+            self._queued[outcome[1].background] += 1
+        self._results.put(outcome)
 
     # -- delivering (GUI thread) -----------------------------------------------------------------
     def drain(self, max_items: int = 100) -> int:
@@ -99,6 +121,8 @@ class SerialWorker:
                 kind, job, value = self._results.get_nowait()
             except queue.Empty:
                 break
+            with self._lock:
+                self._queued[job.background] -= 1
             handled += 1
             if kind == "progress":
                 if job.on_progress is not None and not job.cancelled():
@@ -135,6 +159,6 @@ class SerialWorker:
             except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI, not kill the thread
                 outcome = ("error", job, exc)
             # Queue the outcome before clearing _running so busy() never reports a false idle.
-            self._results.put(outcome)
+            self._put(outcome)
             with self._lock:
                 self._running = None
