@@ -48,6 +48,7 @@ from SpinalSAMR1MRML import dependencies, nodes, requests, segments, views
 from SpinalSAMR1MRML.chat import ChatController
 from SpinalSAMR1MRML.edits import SceneEdits
 from SpinalSAMR1MRML.jobs import JobRunner
+from SpinalSAMR1MRML.prefetching import Prefetcher
 from SpinalSAMR1MRML.segmenting import SegmentRunner
 
 MODULE_NAME = "SpinalSAMR1"
@@ -93,6 +94,7 @@ class SpinalSAMR1ParameterNode:
     segmentName: str = ""
     sliceView: Annotated[str, Choice(list(views.SLICE_VIEWS))] = "Red"
     autoUpdate: bool = False
+    prefetch: bool = True
     model: Annotated[str, Choice(list(MODEL_NAMES))] = DEFAULT_MODEL
     checkpointPath: str = ""
     adapterPath: str = ""
@@ -222,6 +224,21 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
     def computeLevels(self, request: SegmentRequest, progress=None, cancel=None):
         """Run the level-by-level walk; returns SpinalSAMR1Lib.levels.LevelsResult."""
         return self._timed(compute.compute_levels, request, progress, cancel)
+
+    def predictorLoaded(self, key: tuple) -> bool:
+        from SpinalSAMR1Lib.predictor_cache import PREDICTORS
+
+        return key in PREDICTORS
+
+    def makePrefetchRequest(self, volumeNode, view: str, sliceIndex: int, modelKey: tuple) -> SegmentRequest:
+        """A request to encode slice ``sliceIndex`` of ``view`` and its neighbours ahead of a click."""
+        request = requests.volumeRequest(volumeNode, view, modelKey, "")
+        request.sliceIndex, request.extra = sliceIndex, {"mode": "prefetch"}
+        return self._cached(request)
+
+    def computePrefetch(self, request: SegmentRequest, cancel=None) -> list:
+        """Encode the slices around ``request.sliceIndex`` into the model's cache; the slices encoded."""
+        return compute.compute_prefetch(request, self.getPredictor(request.modelKey), cancel)
 
     # -- writing (main thread): only what changed, one undoable step each ----------------------------------
     def applySliceResult(self, request: SegmentRequest, result, volumeNode=None, segmentationNode=None):
@@ -360,6 +377,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.jobs = None
         self.chat = None
         self.segmenter = None
+        self.prefetcher = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._autoUpdateTimer = None
@@ -373,9 +391,10 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SpinalSAMR1Logic()
         # Timers only: no thread, model or package is touched until the user asks for a result.
-        self.jobs = JobRunner(onError=self._onApplyError, onChange=self.updateButtons)
+        self.jobs = JobRunner(onError=self._onApplyError, onChange=self._onJobsChanged)
         self.chat = ChatController(self)
         self.segmenter = SegmentRunner(self)
+        self.prefetcher = Prefetcher(self)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -409,6 +428,8 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
         if self._autoUpdateTimer is not None:
             self._autoUpdateTimer.stop()
+        if self.prefetcher is not None:
+            self.prefetcher.release()
         if self.jobs is not None:
             self.jobs.shutdown()
 
@@ -416,6 +437,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        self.prefetcher.release()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -464,6 +486,7 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         pn = self._parameterNode
         if pn is None:
             self._observePromptNodes([])
+            self.prefetcher.release()
             return
         self.ui.positivePlaceWidget.setCurrentNode(pn.positivePoints)
         self.ui.negativePlaceWidget.setCurrentNode(pn.negativePoints)
@@ -477,12 +500,17 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.viewOrientationLabel.text = self.currentView()
         except UserError:
             self.ui.viewOrientationLabel.text = _("oblique: not supported")
+        self.prefetcher.follow()
         self.updateButtons()
 
     def onModelPathsChanged(self, path: str = "") -> None:
         if self._parameterNode:
             self._parameterNode.checkpointPath = self.ui.checkpointPathLineEdit.currentPath
             self._parameterNode.adapterPath = self.ui.adapterPathLineEdit.currentPath
+
+    def _onJobsChanged(self) -> None:
+        self.updateButtons()
+        self.prefetcher.onJobsChanged()
 
     def updateButtons(self) -> None:
         pn, stack = self._parameterNode, self.logic.undoStack

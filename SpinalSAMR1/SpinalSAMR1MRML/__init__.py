@@ -11,6 +11,7 @@ Everything here needs Slicer (or its test double); everything that does not live
 - ``dependencies``: installing torch and the requirements on first use, after asking.
 - ``jobs``: the widget's worker threads and the timer that applies their results on the main thread.
 - ``segmenting``: the widget's segment requests, their progress, cancelling and status lines.
+- ``prefetching``: encoding the shown slice and its neighbours in the background, ahead of a click.
 - ``chat``: the chat controller the action executor drives (the same calls as the buttons).
 - ``widget_part``: the base of those two, which reach the widget's parameter node, ui and logic.
 """

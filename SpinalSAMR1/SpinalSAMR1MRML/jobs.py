@@ -28,8 +28,10 @@ class JobRunner:
             self.workers[kind] = SerialWorker(kind)
         return self.workers[kind]
 
-    def busy(self, kind: str) -> bool:
-        return kind in self.workers and self.workers[kind].busy()
+    def busy(self, kind: str, background: bool = False) -> bool:
+        """Whether a request of ``kind`` runs, waits or awaits its result; ``background`` counts
+        prefetching too (see ``SerialWorker.busy``)."""
+        return kind in self.workers and self.workers[kind].busy(background)
 
     def submit(self, kind: str, job: Job) -> None:
         job.on_done = self._guarded(job.on_done)
