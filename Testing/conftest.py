@@ -1,7 +1,11 @@
-"""Shared fixtures: the development data folder (../shared/data) and one LiteMedSAM predictor."""
+"""Shared fixtures: the development data folder (../shared/data) and the models, each loaded once a session.
+
+A test that changes a model (adds LoRA, CBAM or the detail branch, trains it, moves its weights) takes a
+private copy (``fresh_lite_model``) so that the shared one stays as loaded."""
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -26,6 +30,13 @@ def lite_model():
     from SpinalSAMR1Lib.model import load_model
 
     return load_model("litemedsam", device="cpu")
+
+
+@pytest.fixture()
+def fresh_lite_model(lite_model):
+    """A private LiteMedSAM for one test to change: a deep copy of the shared one (identical weights, state
+    and info; Testing/test_model.py checks the copy is exact), at a fraction of a load's cost."""
+    return copy.deepcopy(lite_model)
 
 
 @pytest.fixture()

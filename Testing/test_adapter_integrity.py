@@ -62,9 +62,9 @@ def test_info_reports_a_broken_adapter_as_not_ok(broken_adapter, capsys):
 
 
 @pytest.mark.slow
-def test_info_says_ok_for_the_shipped_adapter(capsys):
+def test_info_says_ok_for_the_shipped_adapter(capsys, spinal_model):
     assert main(["info"]) == 0
-    report = verify(load_model("spinal", device="cpu"))["adapter"]
+    report = verify(spinal_model)["adapter"]
     assert report["ok"] and report["missing"] == [] and report["base_digest"]
 
 
@@ -79,7 +79,7 @@ def test_a_partial_decoder_is_missing_keys_too(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_adapter_for_other_base_weights_is_refused(tmp_path):
+def test_an_adapter_for_other_base_weights_is_refused(tmp_path, lite_model):
     """Base weights of the same architecture but another training (here: perturbed LiteMedSAM)."""
     state = torch.load(litemedsam_checkpoint(), map_location="cpu", weights_only=True)
     state = state.get("model", state)
@@ -88,7 +88,7 @@ def test_an_adapter_for_other_base_weights_is_refused(tmp_path):
     ckpt = tmp_path / "other_lite_medsam.pth"
     torch.save(other, ckpt)
     base = load_model("litemedsam", checkpoint=ckpt, device="cpu")  # the base itself loads
-    assert base.info.base_digest != load_model("litemedsam", device="cpu").info.base_digest
+    assert base.info.base_digest != lite_model.info.base_digest
     with pytest.raises(UserError, match="trained on other litemedsam base weights"):
         load_model("spinal", checkpoint=ckpt, device="cpu")
     tensors, meta = read_adapter(SPINAL_ADAPTER)
@@ -96,10 +96,10 @@ def test_an_adapter_for_other_base_weights_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_saved_adapter_records_its_base(tmp_path):
+def test_a_saved_adapter_records_its_base(tmp_path, spinal_model):
     from SpinalSAMR1Lib.model import save_adapter
 
-    model = load_model("spinal", device="cpu")
+    model = spinal_model
     path = save_adapter(model, tmp_path / "resaved.safetensors")
     _, meta = read_adapter(path)
     assert meta["base_digest"] == model.info.base_digest
@@ -108,13 +108,15 @@ def test_a_saved_adapter_records_its_base(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["spinal", "vertebra"])
-def test_shipped_adapter_keys_are_exactly_what_this_peft_builds(name, tmp_path):
+def test_shipped_adapter_keys_are_exactly_what_this_peft_builds(name, tmp_path, request):
     """LoRA key names come from peft's module names: a peft release that renamed them would leave
     shipped weights unused. Every shipped key must load and a re-save must write the same keys."""
     from SpinalSAMR1Lib.model import save_adapter
     from SpinalSAMR1Lib.model.names import SHIPPED_ADAPTERS
 
     shipped, _ = read_adapter(SHIPPED_ADAPTERS[name])
-    resaved, _ = read_adapter(save_adapter(load_model(name, device="cpu"), tmp_path / "again.safetensors"))
+    resaved, _ = read_adapter(
+        save_adapter(request.getfixturevalue(f"{name}_model"), tmp_path / "again.safetensors")
+    )
     assert sorted(resaved) == sorted(shipped)
     assert all(torch.equal(resaved[k], shipped[k]) for k in shipped)

@@ -48,8 +48,8 @@ def test_taps_are_the_encoders_own_stage0_maps(lite_encoder):
 
 
 @pytest.mark.slow
-def test_new_detail_branch_leaves_the_model_unchanged_until_it_learns(tmp_path):
-    model = load_model("litemedsam")
+def test_new_detail_branch_leaves_the_model_unchanged_until_it_learns(tmp_path, fresh_lite_model):
+    model = fresh_lite_model
     x = _tall_input()
     with torch.no_grad():
         emb = model.encode(x)

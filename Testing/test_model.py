@@ -93,17 +93,47 @@ def test_vit_b_checkpoint_round_trip_and_medsam_normalisation(tmp_path):
 
 
 @pytest.mark.slow
-def test_lora_and_cbam_leave_an_untrained_model_unchanged(lite_model):
+def test_lora_and_cbam_leave_an_untrained_model_unchanged(lite_model, fresh_lite_model):
     x = _image(lite_model)
     with torch.no_grad():
         ref = _box_logits(lite_model, lite_model.encode(x))
-        model = load_model("litemedsam")
+        model = fresh_lite_model
         inject_lora(model.image_encoder, LoraSettings(rank=4, alpha=8, layers=("layers.3",)))
         model.add_cbam()
         out = _box_logits(model, model.encode(x))
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
     lora = [n for n, _ in model.image_encoder.named_parameters() if "lora_" in n]
     assert lora and all(n.startswith("layers.3.") for n in lora)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lite", "spinal"])
+def test_a_deep_copy_is_the_same_model_and_independent(name, request):
+    """The fixtures hand a test that changes a model a deep copy of the session's (conftest.py): it must be
+    the same model (weights, buffers, frozen flags, info; LoRA through peft included) with outputs equal
+    bit for bit, and changing it must leave the shared model as it was."""
+    import copy
+
+    shared = request.getfixturevalue(f"{name}_model")
+    model = copy.deepcopy(shared)
+    a, b = shared.state_dict(), model.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(a[k].data_ptr() == b[k].data_ptr() for k in a)  # nothing shared
+    assert [(n, p.requires_grad) for n, p in shared.named_parameters()] == [
+        (n, p.requires_grad) for n, p in model.named_parameters()
+    ]
+    assert model.info == shared.info and model.info is not shared.info and model.training == shared.training
+    x = _image(shared)
+    with torch.no_grad():
+        ref = _box_logits(shared, shared.encode(x))
+        torch.testing.assert_close(_box_logits(model, model.encode(x)), ref, rtol=0, atol=0)
+        model.add_cbam()
+        model.info.crop_margin = 0.3
+        for p in model.mask_decoder.parameters():
+            p.add_(0.1)
+        assert (_box_logits(model, model.encode(x)) - ref).abs().max() > 0.1
+        torch.testing.assert_close(_box_logits(shared, shared.encode(x)), ref, rtol=0, atol=0)
+    assert shared.info.crop_margin != 0.3 and (name == "spinal") == (shared.cbam is not None)
 
 
 def test_cbam_attends_when_its_gate_opens():
@@ -117,9 +147,9 @@ def test_cbam_attends_when_its_gate_opens():
 
 
 @pytest.mark.slow
-def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
+def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model, fresh_lite_model):
     torch.manual_seed(0)
-    model = load_model("litemedsam")
+    model = fresh_lite_model
     inject_lora(model.image_encoder, LoraSettings(rank=4, alpha=8, layers=("layers.3",)))
     model.info.lora = LoraSettings(rank=4, alpha=8, layers=("layers.3",))
     model.add_cbam()
@@ -154,8 +184,8 @@ def test_adapter_round_trip_reproduces_outputs(tmp_path, lite_model):
 
 
 @pytest.mark.slow
-def test_adapter_for_another_backbone_is_refused(tmp_path):
-    model = load_model("litemedsam")
+def test_adapter_for_another_backbone_is_refused(tmp_path, fresh_lite_model):
+    model = fresh_lite_model
     model.add_cbam()
     path = save_adapter(model, tmp_path / "a.safetensors")
     vit = build_backbone("vit_b")
@@ -182,7 +212,7 @@ def test_unknown_model_name_and_unavailable_cuda():
 
 
 @pytest.mark.slow
-def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, lite_model):
+def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, lite_model, spinal_model):
     """On a validation slice (held back from training) the spinal model segments the sagittal spine far
     better than zero-shot LiteMedSAM from the same tight box."""
     from SpinalSAMR1Lib import metrics
@@ -192,7 +222,7 @@ def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, l
     from SpinalSAMR1Lib.predictor import Predictor
 
     assert DEFAULT_MODEL == "spinal" and SPINAL_ADAPTER.stat().st_size < 20 * 2**20
-    spinal = load_model()
+    spinal = spinal_model
     assert spinal.info.name == "spinal" and verify(spinal)["adapter"]["ok"]
     root = shared_data / "spine_ct_slices" / "sagittal"
     image, ref = read_image_2d(root / "image" / "RN14.png"), read_image_2d(root / "mask" / "RN14.png") > 0
@@ -202,7 +232,9 @@ def test_shipped_spinal_adapter_is_the_default_and_beats_the_base(shared_data, l
 
 
 @pytest.mark.slow
-def test_shipped_vertebra_model_segments_one_vertebra_where_spinal_fills_the_box(shared_data):
+def test_shipped_vertebra_model_segments_one_vertebra_where_spinal_fills_the_box(
+    shared_data, vertebra_model, spinal_model
+):
     """The vertebra model (default of the 3D mode) answers a vertebra's box with that vertebra alone: on
     the mid-sagittal slice of L3 of a development CT (one it was trained on: this checks the shipped file,
     the leave-one-case-out table in the README measures the recipe), with L3's 3D box projected."""
@@ -214,7 +246,7 @@ def test_shipped_vertebra_model_segments_one_vertebra_where_spinal_fills_the_box
     from SpinalSAMR1Lib.volume import resolve_window, set_volume_slice
 
     assert DEFAULT_VERTEBRA_MODEL == "vertebra" and VERTEBRA_ADAPTER.stat().st_size < 20 * 2**20
-    vertebra = load_model("vertebra")
+    vertebra = vertebra_model
     assert verify(vertebra)["adapter"]["ok"]
     ct = read_volume(shared_data / "verse" / "sub-verse008_ct.nii.gz")
     seg = read_volume(shared_data / "verse" / "sub-verse008_seg-vert_msk.nii.gz")
@@ -224,7 +256,7 @@ def test_shipped_vertebra_model_segments_one_vertebra_where_spinal_fills_the_box
     index = (first + last) // 2
     ref = geo.extract_slice(labels, frame, index) == 22
     dice = {}
-    for name, model in (("vertebra", vertebra), ("spinal", load_model("spinal"))):
+    for name, model in (("vertebra", vertebra), ("spinal", spinal_model)):
         predictor = Predictor(model)
         set_volume_slice(
             predictor, ct.array, ct.ijk_to_ras, frame, index, resolve_window(ct.array, "auto", None)

@@ -46,8 +46,8 @@ def test_prompt_simulation_stays_valid():
 
 
 @pytest.mark.slow
-def test_encoder_split_caches_frozen_stages_and_is_exact():
-    model = load_model("litemedsam")
+def test_encoder_split_caches_frozen_stages_and_is_exact(fresh_lite_model):
+    model = fresh_lite_model
     inject_lora(model.image_encoder, LoraSettings(rank=2, layers=("layers.3",)))
     for name, p in model.image_encoder.named_parameters():
         p.requires_grad = "lora_" in name
@@ -74,7 +74,7 @@ def _tiny_config(tmp_path, **settings) -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
+def test_tiny_training_run_writes_adapter_and_resumes(tmp_path, lite_model):
     image, mask = _blobs()
     samples = [Sample(f"axial/{i}", "axial", image, mask) for i in range(2)]
     cfg = _tiny_config(tmp_path, variants=1, batch_size=2, max_stretch=1.5)
@@ -96,7 +96,7 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
     # The stages after the LoRA layer ran in training mode: their BatchNorm statistics moved and the
     # adapter carries them, so the loaded model is the one that was validated.
     stats = {k: v for k, v in tensors.items() if k.endswith("running_mean") and ".layers.3." in k}
-    base_stats = encoder_norm_statistics(load_model("litemedsam"))
+    base_stats = encoder_norm_statistics(lite_model)
     assert stats and any(not torch.equal(v, base_stats[k]) for k, v in stats.items())
     cfg.epochs = 2
     resumed = train(cfg, samples, samples[:1], resume=True, log=lambda *_: None)
@@ -106,7 +106,7 @@ def test_tiny_training_run_writes_adapter_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
+def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path, lite_model):
     """--frozen-norm: BatchNorm runs on its stored statistics in training, so they do not move (the
     model trained is the one inference runs) while LoRA still learns."""
     image, mask = _blobs()
@@ -114,14 +114,14 @@ def test_frozen_norm_keeps_the_encoder_statistics_and_trains_lora(tmp_path):
     cfg = _tiny_config(tmp_path, variants=1, batch_size=2, frozen_norm=True)
     train(cfg, samples, samples[:1], log=lambda *_: None)
     tensors, _ = read_adapter(tmp_path / "run" / "last.safetensors")
-    base_stats = encoder_norm_statistics(load_model("litemedsam"))
+    base_stats = encoder_norm_statistics(lite_model)
     stats = {k: v for k, v in tensors.items() if k.endswith(("running_mean", "running_var"))}
     assert stats and all(torch.equal(v, base_stats[k]) for k, v in stats.items())
     assert any(v.abs().max() > 0 for k, v in tensors.items() if "lora_B" in k)  # LoRA B starts at zero
 
 
 @pytest.mark.slow
-def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
+def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path, lite_model):
     """--init-adapter with more --lora-layers than the adapter has: its LoRA is kept, the missing stages get
     zero-started LoRA (the model starts as the adapter's), and the saved file carries both."""
     init = prepare_model(TrainConfig(lora_layers=("layers.3",), device="cpu"))
@@ -143,7 +143,7 @@ def test_init_adapter_gains_lora_on_the_stages_it_lacks(tmp_path):
     with torch.no_grad():
         expected = load_model("litemedsam", adapter=init_path).image_encoder(x)
         assert torch.allclose(model.image_encoder(x), expected, atol=1e-5)
-        assert not torch.allclose(load_model("litemedsam").image_encoder(x), expected, atol=1e-3)
+        assert not torch.allclose(lite_model.image_encoder(x), expected, atol=1e-3)
 
     saved = save_adapter(model, tmp_path / "more.safetensors")
     tensors, _ = read_adapter(saved)
