@@ -39,10 +39,9 @@ try:
 except ImportError:  # running from a source checkout: the library sits next to this module's folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from SpinalSAMR1Lib import geometry
 from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.model.names import DEFAULT_MODEL, MODEL_NAMES  # torch-free
-from SpinalSAMR1Lib.predictor_cache import model_key, vertebra_model_key
+from SpinalSAMR1Lib.predictor_cache import PREDICTORS, model_key, vertebra_model_key
 from SpinalSAMR1Lib.slicer_support import Edit, SegmentRequest, compute
 from SpinalSAMR1MRML import dependencies, nodes, requests, segments, views
 from SpinalSAMR1MRML.chat import ChatController
@@ -167,8 +166,6 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
 
     def getPredictor(self, key: tuple | None = None):
         """The process's Predictor (model + embedding cache) of a model choice (default: this logic's)."""
-        from SpinalSAMR1Lib.predictor_cache import PREDICTORS
-
         return PREDICTORS.get(key or self.modelKey())
 
     def clearCaches(self) -> None:
@@ -226,15 +223,11 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         return self._timed(compute.compute_levels, request, progress, cancel)
 
     def predictorLoaded(self, key: tuple) -> bool:
-        from SpinalSAMR1Lib.predictor_cache import PREDICTORS
-
         return key in PREDICTORS
 
     def makePrefetchRequest(self, volumeNode, view: str, sliceIndex: int, modelKey: tuple) -> SegmentRequest:
         """A request to encode slice ``sliceIndex`` of ``view`` and its neighbours ahead of a click."""
-        request = requests.volumeRequest(volumeNode, view, modelKey, "")
-        request.sliceIndex, request.extra = sliceIndex, {"mode": "prefetch"}
-        return self._cached(request)
+        return self._cached(requests.prefetchRequest(volumeNode, view, sliceIndex, modelKey))
 
     def computePrefetch(self, request: SegmentRequest, cancel=None) -> list:
         """Encode the slices around ``request.sliceIndex`` into the model's cache; the slices encoded."""
@@ -243,9 +236,8 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
     # -- writing (main thread): only what changed, one undoable step each ----------------------------------
     def applySliceResult(self, request: SegmentRequest, result, volumeNode=None, segmentationNode=None):
         """Write one segmented slice (only that slice) into the segment; returns (segmentationNode, segmentId)."""
-        volumeNode, segmentationNode = requests.requestNodes(request, volumeNode, segmentationNode)
-        segmentationNode, segmentId = segments.ensureSegment(
-            volumeNode, segmentationNode, request.segmentName
+        volumeNode, segmentationNode, segmentId = requests.requestSegment(
+            request, volumeNode, segmentationNode
         )
         where = (result.frame, result.index, result.mask)
         patch = segments.writeSlice(segmentationNode, segmentId, volumeNode, *where)
@@ -254,9 +246,8 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
 
     def applyVolumeResult(self, request: SegmentRequest, labels, volumeNode=None, segmentationNode=None):
         """Replace the segment with ``labels``, writing only the box of voxels that changed."""
-        volumeNode, segmentationNode = requests.requestNodes(request, volumeNode, segmentationNode)
-        segmentationNode, segmentId = segments.ensureSegment(
-            volumeNode, segmentationNode, request.segmentName
+        volumeNode, segmentationNode, segmentId = requests.requestSegment(
+            request, volumeNode, segmentationNode
         )
         patch = segments.writeMask(segmentationNode, segmentId, volumeNode, labels)
         what = "vertebra" if request.extra.get("mode") == "vertebra" else f"volume in {request.view}"
@@ -351,20 +342,9 @@ class SpinalSAMR1Logic(ScriptedLoadableModuleLogic):
         array, ijkToRas = nodes.volumeArrayAndMatrix(volumeNode)
         return spine_report(segments.levelLabelMap(segmentationNode, volumeNode, levels), ijkToRas, array)
 
-    def metrics(self, segmentationNode, segmentId: str, referenceNode, volumeNode) -> dict:
-        """Dice, IoU, mean surface distance and HD95 (mm) of a segment against the reference segment of the
-        same name, or the reference's only segment; never silently against another structure."""
-        from SpinalSAMR1Lib.evaluation import score
-
-        refId = segments.referenceSegmentId(segmentationNode, segmentId, referenceNode)
-        pred = segments.readSegment(segmentationNode, segmentId, volumeNode)
-        ref = segments.readSegment(referenceNode, refId, volumeNode)
-        spacing = geometry.spacing_kji(nodes.volumeArrayAndMatrix(volumeNode)[1])
-        return {
-            "segment": segmentationNode.GetSegmentation().GetSegment(segmentId).GetName(),
-            "reference": referenceNode.GetSegmentation().GetSegment(refId).GetName(),
-            **score(pred, ref, spacing),
-        }
+    metrics = staticmethod(
+        segments.segmentMetrics
+    )  # Dice, IoU, MSD, HD95 (mm) against the same-named segment
 
 
 class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -513,14 +493,9 @@ class SpinalSAMR1Widget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.prefetcher.onJobsChanged()
 
     def updateButtons(self) -> None:
-        pn, stack = self._parameterNode, self.logic.undoStack
+        pn, stack, ui = self._parameterNode, self.logic.undoStack, self.ui
         ready = bool(pn and pn.inputVolume) and not self.jobs.busy("inference")
-        segmentButtons = (
-            self.ui.segmentSliceButton,
-            self.ui.segmentVolumeButton,
-            self.ui.segmentVertebraButton,
-        )
-        for button in segmentButtons:
+        for button in (ui.segmentSliceButton, ui.segmentVolumeButton, ui.segmentVertebraButton):
             button.enabled = ready
         self.ui.undoButton.enabled = stack.can_undo()
         self.ui.redoButton.enabled = stack.can_redo()

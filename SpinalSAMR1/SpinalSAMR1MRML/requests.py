@@ -9,7 +9,7 @@ from SpinalSAMR1Lib import geometry
 from SpinalSAMR1Lib.errors import UserError
 from SpinalSAMR1Lib.slicer_support import SegmentRequest, vertebra_level
 
-from . import nodes
+from . import nodes, segments
 
 
 def segmentNameFor(requested: str | None, positiveNode=None, roiNode=None) -> str:
@@ -70,6 +70,21 @@ def levelsRequest(volumeNode, positiveNode, levels, anchorLevel, modelKey) -> Se
         anchor = nodes.worldToVolume(volumeNode, pointsWorld[:1])[0]
     request.extra = {"mode": "levels", "anchor": anchor, "anchorLevel": anchorLevel, "levels": tuple(levels)}
     return request
+
+
+def prefetchRequest(volumeNode, view: str, sliceIndex: int, modelKey: tuple) -> SegmentRequest:
+    """A request to encode slice ``sliceIndex`` of ``view`` and its neighbours ahead of a click."""
+    request = volumeRequest(volumeNode, view, modelKey, "")
+    request.sliceIndex, request.extra = sliceIndex, {"mode": "prefetch"}
+    return request
+
+
+def requestSegment(request: SegmentRequest, volumeNode=None, segmentationNode=None):
+    """(volume, segmentation, segment ID) a result of ``request`` is written to; the segment is made
+    when missing (see :func:`requestNodes` for a volume removed meanwhile)."""
+    volumeNode, segmentationNode = requestNodes(request, volumeNode, segmentationNode)
+    segmentationNode, segmentId = segments.ensureSegment(volumeNode, segmentationNode, request.segmentName)
+    return volumeNode, segmentationNode, segmentId
 
 
 def requestNodes(request: SegmentRequest, volumeNode=None, segmentationNode=None):

@@ -164,6 +164,22 @@ def referenceSegmentId(segmentationNode, segmentId: str, referenceNode) -> str:
     return refId
 
 
+def segmentMetrics(segmentationNode, segmentId: str, referenceNode, volumeNode) -> dict:
+    """Dice, IoU, mean surface distance and HD95 (mm) of a segment against the reference segment of the
+    same name, or the reference's only segment; never silently against another structure."""
+    from SpinalSAMR1Lib.evaluation import score
+
+    refId = referenceSegmentId(segmentationNode, segmentId, referenceNode)
+    pred = readSegment(segmentationNode, segmentId, volumeNode)
+    ref = readSegment(referenceNode, refId, volumeNode)
+    spacing = geometry.spacing_kji(volumeArrayAndMatrix(volumeNode)[1])
+    return {
+        "segment": segmentationNode.GetSegmentation().GetSegment(segmentId).GetName(),
+        "reference": referenceNode.GetSegmentation().GetSegment(refId).GetName(),
+        **score(pred, ref, spacing),
+    }
+
+
 def saveSegmentation(segmentationNode, path: str, volumeNode) -> str:
     """NIfTI/NRRD label volume for .nii/.nii.gz/.nrrd (not .seg.nrrd), else Slicer's segmentation file."""
     lower = path.lower()
