@@ -56,7 +56,10 @@ _CHILD = (
 def _segment_peak_mb(args: list[str]) -> tuple[float, float]:
     """Run ``spinalsam-r1 ARGS`` in a fresh process: (its peak resident memory in MB, seconds)."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
+    # Read as UTF-8 whatever the locale: the child's progress bar draws with block characters.
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], capture_output=True, encoding="utf-8", errors="replace"
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
