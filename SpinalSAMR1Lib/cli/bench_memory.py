@@ -72,6 +72,7 @@ def _segment_peak_mb(args: list[str]) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     from .. import geometry as geo
+    from .. import metrics
     from ..atomic import atomic_path
     from ..io import read_volume, write_volume
     from ..phantom import make_lumbar_phantom
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 ["segment", str(ct), "-o", str(out), *words, "--model", args.model]
             )
             mask = read_volume(out).array.astype(bool)
-            dice = 2 * float((mask & truth).sum()) / max(float(mask.sum() + truth.sum()), 1.0)
+            dice = metrics.dice(mask, truth)
             rows.append({"prompt": name, "peak_rss_mb": peak, "seconds": seconds, "dice_l3": dice})
     budget_mb = args.budget_gb * 1024
     print(f"\nCT {' x '.join(map(str, args.shape[::-1]))} int16 ({gb:.2f} GiB); budget {args.budget_gb:g} GB")
